@@ -1,0 +1,1 @@
+"""One module per ``brainmac`` subcommand: ``register(subparsers)`` and ``main(args)``."""
