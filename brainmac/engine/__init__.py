@@ -1,0 +1,5 @@
+"""The step loop: state, ring buffers, recording, counters."""
+
+from brainmac.engine.simulator import Simulator
+
+__all__ = ["Simulator"]

@@ -1,0 +1,287 @@
+"""compile: network description -> CompiledNetwork (quantized, partitioned, packed)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from brainmac import rng
+from brainmac.compile.compiled import CompiledNetwork
+from brainmac.compile.drives import guide_table, poisson_cdf
+from brainmac.compile.generate import SynapseBlock, _draw, generate
+from brainmac.compile.neurons import PopulationNumerics, population_numerics
+from brainmac.compile.pack import MAX_PARTITION_SIZE, PartitionSynapses, pack_partition
+from brainmac.compile.plan import N_RECEPTORS, ProjectionPlan, choose_gain, plan_projections
+from brainmac.compile.profiles import Profile, get_profile
+from brainmac.errors import ConfigError
+from brainmac.network.distributions import Normal, check_finite
+from brainmac.network.network import DCDrive, Network, PoissonDrive
+
+DEFAULT_PARTITION_SIZE = 4096  # neurons; a delay slot of a partition's ring stays in L1/L2
+
+
+def _check_options(dt_ms: float, seed: int, partition_size: int) -> float:
+    dt_ms = check_finite("dt (ms)", dt_ms)
+    if dt_ms <= 0:
+        raise ConfigError(f"dt must be > 0 ms, got {dt_ms}")
+    if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    if not 1 <= int(partition_size) <= MAX_PARTITION_SIZE:
+        raise ConfigError(f"partition_size must be in [1, {MAX_PARTITION_SIZE}], "
+                          f"got {partition_size}")
+    return dt_ms
+
+
+def _drives_by_population(net: Network) -> tuple[dict[str, float], dict[str, PoissonDrive]]:
+    dc: dict[str, float] = {}
+    poisson: dict[str, PoissonDrive] = {}
+    for drive in net.drives:
+        name = drive.target.name
+        if isinstance(drive, DCDrive):
+            dc[name] = dc.get(name, 0.0) + drive.amplitude_pa
+        elif name in poisson:
+            raise ConfigError(f"population {name!r} has two Poisson drives; merge them into one "
+                              "(rates of equal-weight drives add)")
+        else:
+            poisson[name] = drive
+    return dc, poisson
+
+
+def partition_bounds(net: Network, partition_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split every population into near-equal blocks of at most ``partition_size`` neurons.
+
+    Returns (part_start (P+1,), part_pop (P,)). Partitions never straddle populations.
+    """
+    starts, pops, offset = [], [], 0
+    for index, pop in enumerate(net.populations):
+        n_blocks = math.ceil(pop.size / partition_size)
+        edges = np.linspace(0, pop.size, n_blocks + 1).round().astype(np.int64)
+        starts.extend(offset + edges[:-1])
+        pops.extend([index] * n_blocks)
+        offset += pop.size
+    return np.array([*starts, offset], np.int64), np.array(pops, np.int64)
+
+
+class _QuantizationTally:
+    """Sums of the relative weight error per gain index, merged over partitions."""
+
+    def __init__(self, n_gains: int) -> None:
+        self.lock = threading.Lock()
+        self.count = np.zeros(n_gains, np.int64)
+        self.sum_rel = np.zeros(n_gains)
+        self.max_rel = np.zeros(n_gains)
+
+    def add(self, block: SynapseBlock, lsb: np.ndarray) -> None:
+        actual = block.value.astype(np.float64) * lsb[block.gain_index]
+        nonzero = block.weight != 0
+        rel = np.zeros(block.weight.size)
+        rel[nonzero] = np.abs(actual[nonzero] - block.weight[nonzero]) / np.abs(
+            block.weight[nonzero])
+        with self.lock:
+            np.add.at(self.count, block.gain_index, 1)
+            np.add.at(self.sum_rel, block.gain_index, rel)
+            np.maximum.at(self.max_rel, block.gain_index, rel)
+
+
+def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, dt_ms,
+                     n_gains, lsb, tally):
+    pop = net.populations[pop_index]
+    blocks = [generate(plan, p_start - offsets[pop.name], p_stop - offsets[pop.name],
+                       profile, dt_ms)
+              for plan in plans if plan.post_start == offsets[pop.name]]
+    if blocks:
+        for block in blocks:
+            tally.add(block, lsb)
+        cat = {k: np.concatenate([getattr(b, k) for b in blocks])
+               for k in ("pre", "post", "value", "delay", "gain_index")}
+    else:
+        cat = {"pre": np.zeros(0, np.int64), "post": np.zeros(0, np.int64),
+               "value": np.zeros(0, profile.weight_dtype), "delay": np.zeros(0, np.int64),
+               "gain_index": np.zeros(0, np.int64)}
+    return pack_partition(cat["pre"], cat["post"] - p_start, cat["value"].astype(
+        profile.weight_dtype), cat["delay"], cat["gain_index"], net.n_neurons, n_gains)
+
+
+def _concatenate_partitions(parts: list[PartitionSynapses]) -> dict[str, np.ndarray]:
+    out = {
+        "syn_base": np.cumsum([0] + [p.s_index.size for p in parts[:-1]]).astype(np.int64),
+        "grp_base": np.cumsum([0] + [p.g_delay.size for p in parts[:-1]]).astype(np.int64),
+        "row_syn": np.stack([p.row_syn for p in parts]),
+        "row_grp": np.stack([p.row_grp for p in parts]),
+    }
+    for name in ("g_delay", "g_gain", "g_count", "s_index", "s_value"):
+        out[name] = np.concatenate([getattr(p, name) for p in parts])
+    return out
+
+
+def _initial_potentials(net: Network, numerics, profile: Profile, seed: int) -> np.ndarray:
+    key = rng.stream_key(seed, rng.STREAM_V_INIT)
+    out = np.empty(net.n_neurons, profile.state_dtype)
+    start = 0
+    for pop in net.populations:
+        v0 = pop.v_init
+        rule = (np.array([1.0, v0.mean, v0.std, -math.inf if v0.low is None else v0.low,
+                          math.inf if v0.high is None else v0.high])
+                if isinstance(v0, Normal) else np.array([0.0, float(v0), 0, -math.inf, math.inf]))
+        values = np.empty(pop.size)
+        _draw(key, start, start + pop.size, np.arange(pop.size + 1, dtype=np.int64), rule, values)
+        rel = (values - pop.neuron["E_L"]) / numerics[pop.name].v_lsb_mv
+        if profile.fixed_point:
+            smax = profile.state_max
+            rel = np.clip(np.floor(rel + 0.5), -smax, smax)
+        out[start:start + pop.size] = rel
+        start += pop.size
+    return out
+
+
+def _drive_arrays(net, numerics, poisson, part_pop, profile: Profile, dt_ms: float):
+    """Poisson tables and weights per partition, and the drive's quantization report."""
+    tables, weights, receptors, report = [], [], [], []
+    for pop in net.populations:
+        drive, num = poisson.get(pop.name), numerics[pop.name]
+        if drive is None:
+            tables.append(poisson_cdf(0.0))
+            weights.append(0.0)
+            receptors.append(0)
+            continue
+        tables.append(poisson_cdf(drive.rate_hz * drive.indegree * dt_ms * 1e-3))
+        receptor = int(num.model_code == 1 and drive.weight < 0)
+        exponent = choose_gain(abs(drive.weight), num.weight_lsb, profile, f"drive->{pop.name}")
+        unit = num.weight_lsb * 2.0**exponent
+        value = (math.floor(drive.weight / unit + 0.5) * 2**exponent if profile.fixed_point
+                 else drive.weight)
+        weights.append(value)
+        receptors.append(receptor)
+        actual = value * num.weight_lsb if profile.fixed_point else value
+        report.append({"drive": f"poisson->{pop.name}", "weight": drive.weight,
+                       "quantized_weight": actual, "gain_exponent": exponent,
+                       "rel_error": abs(actual - drive.weight) / abs(drive.weight)
+                       if drive.weight else 0.0,
+                       "mean_events_per_step": drive.rate_hz * drive.indegree * dt_ms * 1e-3})
+    width = max(t.size for t in tables)
+    cdf = np.ones((len(part_pop), width))
+    guide = np.zeros((len(part_pop), 64), np.int64)
+    for p, pop_index in enumerate(part_pop):
+        table = tables[pop_index]
+        cdf[p, : table.size] = table
+        guide[p] = guide_table(cdf[p])
+    return {"drive_cdf": cdf, "drive_guide": guide,
+            "drive_table": _drive_tables(width, weights, part_pop, profile),
+            "drive_receptor": np.array([receptors[i] for i in part_pop], np.int64)}, report
+
+
+def _drive_tables(width, weights, part_pop, profile: Profile) -> np.ndarray:
+    """``table[p, k]`` = k Poisson events of partition p's drive, in the ring type."""
+    counts = np.arange(width)
+    weight = np.array([weights[i] for i in part_pop], profile.ring_dtype)
+    if profile.fixed_point:
+        return (weight[:, None].astype(np.int64) * counts[None, :]).astype(profile.ring_dtype)
+    return weight[:, None] * counts[None, :].astype(profile.ring_dtype)
+
+
+def _neuron_arrays(net, numerics: dict[str, PopulationNumerics], part_pop, profile: Profile):
+    nums = [numerics[pop.name] for pop in net.populations]
+    return {"model_code": np.array([nums[i].model_code for i in part_pop], np.int64),
+            "coef": np.array([nums[i].coefficients for i in part_pop], profile.coef_dtype),
+            "levels": np.array([nums[i].levels for i in part_pop], profile.coef_dtype),
+            "ref_steps": np.array([nums[i].ref_steps for i in part_pop], np.int64)}
+
+
+def _quantization_report(plans: list[ProjectionPlan], tally: _QuantizationTally) -> list[dict]:
+    report = []
+    for plan in plans:
+        for receptor in range(N_RECEPTORS):
+            gi = 2 * plan.index + receptor
+            if tally.count[gi] == 0:
+                continue
+            report.append({
+                "projection": plan.label, "receptor": ("ex", "in")[receptor] if plan.exp_target
+                else "delta", "synapses": int(tally.count[gi]),
+                "gain_exponent": int(plan.gain_exponent[receptor]),
+                "weight_step": float(plan.lsb[receptor]),
+                "mean_rel_error": float(tally.sum_rel[gi] / tally.count[gi]),
+                "max_rel_error": float(tally.max_rel[gi])})
+    return report
+
+
+def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float = 0.1,
+                    seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE,
+                    threads: int = 1,
+                    progress: Callable[[int, int], None] | None = None) -> CompiledNetwork:
+    """Quantize, partition and pack ``net`` for one precision profile and time step.
+
+    Parameters
+    ----------
+    net : Network
+    profile : str or Profile
+        ``"seed"``, ``"wide"``, ``"float32"`` or ``"float64"``.
+    dt_ms : float
+        Time step (ms). Constant delays must be whole multiples of it.
+    seed : int
+        Seeds every random draw (connectivity, weights, delays, initial potentials, drive).
+    partition_size : int
+        Most neurons per partition (<= 65536). Results do not depend on it.
+    threads : int
+        Partitions built in parallel.
+    progress : callable(done, total), optional
+        Called after each partition.
+    """
+    profile = get_profile(profile)
+    dt_ms = _check_options(dt_ms, seed, partition_size)
+    if not net.populations:
+        raise ConfigError("the network has no populations")
+    dc, poisson = _drives_by_population(net)
+    numerics = {pop.name: population_numerics(pop, profile, dt_ms, dc.get(pop.name, 0.0))
+                for pop in net.populations}
+    plans = plan_projections(net, numerics, profile, dt_ms, seed)
+    n_gains = max(2 * len(plans), 2)
+    lsb = np.ones(n_gains)
+    gain_value = np.ones(n_gains)
+    gain_receptor = np.zeros(n_gains, np.int64)
+    for plan in plans:
+        lsb[2 * plan.index: 2 * plan.index + 2] = plan.lsb
+        gain_value[2 * plan.index: 2 * plan.index + 2] = 2.0 ** plan.gain_exponent
+        gain_receptor[2 * plan.index + 1] = 1 if plan.exp_target else 0
+    part_start, part_pop = partition_bounds(net, partition_size)
+    offsets = net.offsets()
+    tally = _QuantizationTally(n_gains)
+    n_parts = part_pop.size
+
+    def build(p: int) -> PartitionSynapses:
+        return _build_partition(net, plans, int(part_start[p]), int(part_start[p + 1]),
+                                int(part_pop[p]), offsets, profile, dt_ms, n_gains, lsb, tally)
+
+    parts: list[PartitionSynapses] = []
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for done, part in enumerate(pool.map(build, range(n_parts)), start=1):
+            parts.append(part)
+            if progress is not None:
+                progress(done, n_parts)
+    arrays = _concatenate_partitions(parts)
+    drive_arrays, drive_report = _drive_arrays(net, numerics, poisson, part_pop, profile, dt_ms)
+    arrays.update(drive_arrays)
+    arrays.update(_neuron_arrays(net, numerics, part_pop, profile))
+    arrays.update(part_start=part_start, part_pop=part_pop,
+                  gain_value=gain_value.astype(profile.ring_dtype), gain_receptor=gain_receptor,
+                  v_init=_initial_potentials(net, numerics, profile, seed))
+    manifest = _manifest(net, numerics, plans, tally, drive_report, profile, dt_ms, seed)
+    return CompiledNetwork(profile, dt_ms, int(seed), arrays, manifest)
+
+
+def _manifest(net, numerics, plans, tally, drive_report, profile, dt_ms, seed) -> dict:
+    offsets = net.offsets()
+    populations = [{"name": pop.name, "start": offsets[pop.name], "size": pop.size,
+                    "model": pop.model, "params": dict(pop.neuron.values),
+                    "v_lsb_mv": numerics[pop.name].v_lsb_mv,
+                    "i_lsb_pa": numerics[pop.name].i_lsb_pa} for pop in net.populations]
+    projections = [{"label": plan.label, "synapses": int(tally.count[2 * plan.index]
+                                                          + tally.count[2 * plan.index + 1])}
+                   for plan in plans]
+    return {"network": net.name, "profile": profile.name, "dt_ms": dt_ms, "seed": int(seed),
+            "populations": populations, "projections": projections,
+            "quantization": _quantization_report(plans, tally), "drives": drive_report,
+            "metadata": net.metadata}

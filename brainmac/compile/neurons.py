@@ -1,0 +1,128 @@
+"""Per-population numerics: exact-integration propagators and fixed-point scales.
+
+The propagators integrate the subthreshold dynamics exactly over one step h (Rotter &
+Diesmann 1999, as NEST's iaf_psc_exp and iaf_psc_delta)::
+
+    V(t+h) = P22 V + P21_ex I_ex + P21_in I_in + P20 (I_e + I_dc)      (V relative to E_L)
+    I_x(t+h) = P11_x I_x + input_x
+
+    P22 = exp(-h/tau_m),  P11_x = exp(-h/tau_syn_x),  P20 = tau_m/C_m (1 - P22)
+    P21_x = tau_m tau_x / (C_m (tau_x - tau_m)) (exp(-h/tau_x) - exp(-h/tau_m))
+
+In fixed point, V is held in units of ``v_lsb_mv`` and I in units of ``i_lsb_pa``; both are
+powers of two chosen so that the model's voltage span (times the profile's headroom) fits the
+state type; the current range covers the charge that moves V across its whole range in one
+synaptic time constant. Propagators become Q``frac_bits`` integers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from brainmac.compile.profiles import Profile
+from brainmac.network.distributions import Normal
+from brainmac.network.network import Population
+from brainmac.rng import Z_MAX
+
+
+@dataclass(frozen=True)
+class PopulationNumerics:
+    """How one population is represented and stepped.
+
+    ``coefficients`` are (p22, p21_ex, p21_in, p11_ex, p11_in, const) in the profile's
+    coefficient type: floats, or Q``frac_bits`` integers mapping state units to state units.
+    ``levels`` are (threshold, reset, v_min) in state units.
+    """
+
+    model_code: int  # 0: lif_delta, 1: lif_exp
+    v_lsb_mv: float
+    i_lsb_pa: float
+    coefficients: tuple[float, ...]
+    levels: tuple[float, float, float]
+    ref_steps: int
+
+    @property
+    def weight_lsb(self) -> float:
+        """The physical value of one state unit of synaptic input (pA or mV)."""
+        return self.i_lsb_pa if self.model_code == 1 else self.v_lsb_mv
+
+
+def propagators(params, dt_ms: float) -> dict[str, float]:
+    """Exact one-step propagators of a population's model (floats, NEST units)."""
+    h, tau_m, c_m = dt_ms, params["tau_m"], params["C_m"]
+    p22 = math.exp(-h / tau_m)
+    out = {"p22": p22, "p20": tau_m / c_m * (1.0 - p22)}
+    for x in ("ex", "in"):
+        tau_s = params.values.get(f"tau_syn_{x}")
+        if tau_s is None:
+            out[f"p11_{x}"], out[f"p21_{x}"] = 0.0, 0.0
+            continue
+        out[f"p11_{x}"] = math.exp(-h / tau_s)
+        if abs(tau_s - tau_m) < 1e-9 * tau_m:  # the limit tau_s -> tau_m
+            out[f"p21_{x}"] = h / c_m * p22
+        else:
+            out[f"p21_{x}"] = (tau_m * tau_s / (c_m * (tau_s - tau_m))
+                               * (math.exp(-h / tau_s) - p22))
+    return out
+
+
+def v_init_extremes(pop: Population) -> tuple[float, float]:
+    """The lowest and highest initial potential a population can draw (mV, absolute)."""
+    v0 = pop.v_init
+    if not isinstance(v0, Normal):
+        return float(v0), float(v0)
+    lo, hi = v0.mean - Z_MAX * v0.std, v0.mean + Z_MAX * v0.std
+    return (lo if v0.low is None else max(lo, v0.low), hi if v0.high is None else min(hi, v0.high))
+
+
+def voltage_span_mv(pop: Population) -> float:
+    """The voltage span (relative to E_L) the state must represent, before headroom."""
+    p = pop.neuron
+    lo, hi = v_init_extremes(pop)
+    # The initial values use at most 3 sd of their span: outliers saturate, counted.
+    if isinstance(pop.v_init, Normal):
+        lo = max(lo, pop.v_init.mean - 3 * pop.v_init.std)
+        hi = min(hi, pop.v_init.mean + 3 * pop.v_init.std)
+    span = max(abs(p["V_th"] - p["E_L"]), abs(p["V_reset"] - p["E_L"]),
+               abs(lo - p["E_L"]), abs(hi - p["E_L"]), 1.0)
+    v_min = p.values.get("V_min", -math.inf)
+    if math.isfinite(v_min):
+        span = max(span, abs(v_min - p["E_L"]))
+    return span
+
+
+def _pow2_at_least(x: float) -> float:
+    return 2.0 ** math.ceil(math.log2(x))
+
+
+def population_numerics(pop: Population, profile: Profile, dt_ms: float,
+                        dc_pa: float) -> PopulationNumerics:
+    """Scales, propagators and levels of one population for one profile and step."""
+    p = pop.neuron
+    prop = propagators(p, dt_ms)
+    is_exp = p.model == "lif_exp"
+    if profile.fixed_point:
+        v_lsb = _pow2_at_least(voltage_span_mv(pop) * profile.headroom / profile.state_max)
+        v_range = v_lsb * profile.state_max
+        tau_min = min(p.values.get("tau_syn_ex", 1.0), p.values.get("tau_syn_in", 1.0))
+        i_lsb = _pow2_at_least(p["C_m"] * v_range / tau_min / profile.state_max) if is_exp else 1.0
+    else:
+        v_lsb, i_lsb = 1.0, 1.0
+    i_total = p["I_e"] + dc_pa
+    raw = (prop["p22"], prop["p21_ex"] * i_lsb / v_lsb, prop["p21_in"] * i_lsb / v_lsb,
+           prop["p11_ex"], prop["p11_in"], prop["p20"] * i_total / v_lsb)
+    theta = (p["V_th"] - p["E_L"]) / v_lsb
+    reset = (p["V_reset"] - p["E_L"]) / v_lsb
+    v_min = (p.values.get("V_min", -math.inf) - p["E_L"]) / v_lsb
+    if profile.fixed_point:
+        scale = float(2 ** profile.frac_bits)
+        coefficients = tuple(math.floor(c * scale + 0.5) for c in raw)
+        smax = profile.state_max
+        levels = (math.ceil(theta), math.floor(reset + 0.5),
+                  max(-smax, math.floor(v_min + 0.5)) if math.isfinite(v_min) else -smax)
+    else:
+        coefficients = raw
+        levels = (theta, reset, v_min)
+    ref_steps = int(math.floor(p["t_ref"] / dt_ms + 0.5))
+    return PopulationNumerics(int(is_exp), v_lsb, i_lsb, coefficients, levels, ref_steps)

@@ -1,0 +1,161 @@
+"""Turn a network description into numeric plans for the synapse generator.
+
+A :class:`ProjectionPlan` holds everything the generator kernel needs for one projection:
+the connector as a code and numbers, weight and delay rules, gains and stream keys. Plans are
+pure functions of (network, profile, dt, seed); nothing here depends on the partitioning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainmac import rng
+from brainmac.compile.neurons import PopulationNumerics
+from brainmac.compile.profiles import Profile
+from brainmac.errors import ConfigError
+from brainmac.network import connectors as cn
+from brainmac.network.distributions import Normal
+from brainmac.network.network import Network, Projection
+
+CONNECTOR_CODES = {cn.FixedTotalNumber: 0, cn.FixedIndegree: 1, cn.PairwiseBernoulli: 2,
+                   cn.OneToOne: 3, cn.AllToAll: 4, cn.Explicit: 5}
+N_RECEPTORS = 2  # 0: excitatory (or the only one of lif_delta), 1: inhibitory
+DELAY_TOLERANCE = 1e-9  # relative; a constant delay must be a whole number of steps
+
+
+@dataclass
+class ProjectionPlan:
+    """Numeric form of one projection (see module doc)."""
+
+    index: int
+    label: str
+    code: int
+    pre_start: int
+    n_pre: int
+    post_start: int
+    n_post: int
+    param: float  # k of FixedIndegree, p of PairwiseBernoulli, else 0
+    autapses: bool
+    same_population: bool
+    counts: np.ndarray | None  # per-post counts (FixedTotalNumber only), int64
+    weight_rule: np.ndarray  # (is_normal, mean, std, low, high), float64
+    delay_rule: np.ndarray  # (is_normal, mean, std, low, high) in ms, float64
+    exp_target: bool  # lif_exp: the sign chooses the receptor
+    gain_exponent: np.ndarray  # per receptor, int64
+    lsb: np.ndarray  # physical value of one mantissa unit per receptor (pA or mV)
+    keys: np.ndarray  # uint64 keys of the pre, weight, delay streams
+    explicit: cn.Explicit | None = None
+
+
+def _rule(value, label: str) -> np.ndarray:
+    if isinstance(value, Normal):
+        low = -math.inf if value.low is None else value.low
+        high = math.inf if value.high is None else value.high
+        return np.array([1.0, value.mean, value.std, low, high])
+    return np.array([0.0, float(value), 0.0, -math.inf, math.inf])
+
+
+def weight_bounds(proj: Projection) -> tuple[float, float]:
+    """Largest excitatory (>= 0) and inhibitory (magnitude) weight the projection can draw."""
+    w = proj.weight
+    if isinstance(proj.connector, cn.Explicit):
+        values = proj.connector.weight
+        pos, neg = values[values >= 0], values[values < 0]
+        return (float(pos.max()) if pos.size else 0.0, float(-neg.min()) if neg.size else 0.0)
+    if isinstance(w, Normal):
+        lo = w.mean - rng.Z_MAX * w.std if w.low is None else max(w.low, w.mean - rng.Z_MAX * w.std)
+        hi = w.mean + rng.Z_MAX * w.std if w.high is None else min(w.high,
+                                                                   w.mean + rng.Z_MAX * w.std)
+        return max(hi, 0.0), max(-lo, 0.0)
+    return max(float(w), 0.0), max(-float(w), 0.0)
+
+
+def choose_gain(bound: float, weight_lsb: float, profile: Profile, label: str) -> int:
+    """The smallest power-of-two gain that fits ``bound`` into the weight mantissa.
+
+    Raises ConfigError when even the largest gain (a full-scale state step) cannot hold it.
+    """
+    if not profile.fixed_point or bound == 0.0:
+        return 0
+    units = bound / weight_lsb
+    exponent = max(0, math.ceil(math.log2(units / profile.weight_max)))
+    largest = int(math.floor(math.log2(profile.state_max / profile.weight_max)))
+    if exponent > largest:
+        limit = profile.weight_max * 2**largest * weight_lsb
+        raise ConfigError(
+            f"projection {label}: weight {bound:g} overflows profile {profile.name!r} even at "
+            f"the largest gain (limit {limit:g}); lower the weight or use profile 'float64'"
+        )
+    return exponent
+
+
+def _delay_rule(proj: Projection, dt_ms: float, label: str) -> np.ndarray:
+    delay = proj.delay
+    if isinstance(proj.connector, cn.Explicit):
+        values = proj.connector.delay
+        steps = values / dt_ms
+        bad = np.abs(steps - np.floor(steps + 0.5)) > DELAY_TOLERANCE * np.maximum(steps, 1)
+        if bad.any() or (values.size and values.min() < dt_ms * (1 - DELAY_TOLERANCE)):
+            first = values[bad][0] if bad.any() else values.min()
+            raise ConfigError(f"projection {label}: explicit delay {first} ms is not a whole "
+                              f"number of steps >= 1 of dt={dt_ms} ms")
+        return _rule(0.0, label)
+    if isinstance(delay, Normal):
+        if delay.low is None:  # redraw below one step, as NEST's Potjans_2014 example
+            delay = delay.with_bounds(dt_ms, None)
+        return _rule(delay, label)
+    steps = delay / dt_ms
+    if delay < dt_ms * (1 - DELAY_TOLERANCE):
+        raise ConfigError(f"projection {label}: delay {delay} ms is below one step "
+                          f"(dt={dt_ms} ms); use a delay >= dt")
+    if abs(steps - math.floor(steps + 0.5)) > DELAY_TOLERANCE * steps:
+        raise ConfigError(f"projection {label}: dt={dt_ms} ms does not divide the delay "
+                          f"{delay} ms; choose a dt that does, or a Normal delay (rounded)")
+    return _rule(delay, label)
+
+
+def total_number_counts(seed: int, index: int, n_total: int, n_post: int) -> np.ndarray:
+    """Per-postsynaptic counts of a FixedTotalNumber projection: multinomial, uniform.
+
+    Drawn from NumPy's Philox keyed by (seed, projection): a pure function of both.
+    """
+    key = int(rng.projection_key(seed, index, rng.PROJ_COUNT))
+    gen = np.random.Generator(np.random.Philox(key=key))
+    return gen.multinomial(n_total, np.full(n_post, 1.0 / n_post)).astype(np.int64)
+
+
+def plan_projections(net: Network, numerics: dict[str, PopulationNumerics], profile: Profile,
+                     dt_ms: float, seed: int) -> list[ProjectionPlan]:
+    """Numeric plans of every projection of ``net``, in the network's order."""
+    offsets = net.offsets()
+    plans = []
+    for index, proj in enumerate(net.projections):
+        label, conn = proj.label, proj.connector
+        post_num = numerics[proj.post.name]
+        bounds = weight_bounds(proj)
+        exp_target = post_num.model_code == 1
+        if not exp_target:  # one receptor: both signs share one gain
+            bounds = (max(bounds), 0.0)
+        gains = [choose_gain(b, post_num.weight_lsb, profile, label) for b in bounds]
+        lsb = [post_num.weight_lsb * 2.0**e if profile.fixed_point else 1.0 for e in gains]
+        counts = None
+        if isinstance(conn, cn.FixedTotalNumber):
+            counts = total_number_counts(seed, index, int(conn.n), proj.post.size)
+        plans.append(ProjectionPlan(
+            index=index, label=label, code=CONNECTOR_CODES[type(conn)],
+            pre_start=offsets[proj.pre.name], n_pre=proj.pre.size,
+            post_start=offsets[proj.post.name], n_post=proj.post.size,
+            param=float(getattr(conn, "k", getattr(conn, "p", 0.0))),
+            autapses=bool(getattr(conn, "autapses", True)),
+            same_population=proj.pre is proj.post, counts=counts,
+            weight_rule=_rule(proj.weight, label), delay_rule=_delay_rule(proj, dt_ms, label),
+            exp_target=exp_target, gain_exponent=np.array(gains, dtype=np.int64),
+            lsb=np.array(lsb), keys=np.array(
+                [rng.projection_key(seed, index, o)
+                 for o in (rng.PROJ_PRE, rng.PROJ_WEIGHT, rng.PROJ_DELAY)], dtype=np.uint64),
+            explicit=conn if isinstance(conn, cn.Explicit) else None,
+        ))
+    return plans

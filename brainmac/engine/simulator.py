@@ -1,0 +1,243 @@
+"""The engine: owns the dynamic state of a compiled network and steps it in blocks.
+
+>>> sim = Simulator(compiled, threads=2)
+>>> sim.run(1000.0)             # ms; call again to continue
+>>> spikes = sim.spikes()       # {population: (times_ms, node_ids)}
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from brainmac import rng
+from brainmac.backends.numba_cpu import driver
+from brainmac.compile.compiled import CompiledNetwork
+from brainmac.errors import ConfigError
+
+MAX_RECORD_PER_BLOCK = 20_000_000  # spikes a block may record; bounds the block length
+DEFAULT_BLOCK_MS = 100.0  # progress is reported once per block
+
+
+@dataclass
+class RunStats:
+    """Counters of everything run so far."""
+
+    steps: int = 0
+    wall_s: float = 0.0
+    spikes: int = 0
+    events: int = 0
+
+
+class Simulator:
+    """Step a compiled network.
+
+    Parameters
+    ----------
+    net : CompiledNetwork
+    threads : int, optional
+        Numba threads (default: all cores). Results do not depend on it.
+    record : "all", None, iterable of population names, or float in (0, 1]
+        Which neurons' spikes are kept: all, none, whole populations, or the first fraction
+        of every population.
+    samples : mapping population -> iterable of local ids, optional
+        Neurons whose V and currents are sampled every step (state units converted to
+        mV and pA by :meth:`samples`).
+    """
+
+    def __init__(self, net: CompiledNetwork, threads: int | None = None,
+                 record: str | float | Iterable[str] | None = "all",
+                 samples: dict[str, Iterable[int]] | None = None) -> None:
+        self.net = net
+        self.threads = _check_threads(threads)
+        a = net.arrays
+        n = net.n_neurons
+        profile = net.profile
+        self.chunk = max(1, net.min_delay)
+        self.n_slots = net.max_delay + self.chunk
+        self.v = a["v_init"].copy()
+        self.i_ex = np.zeros(n, profile.state_dtype)
+        self.i_in = np.zeros(n, profile.state_dtype)
+        self.refr = np.zeros(n, np.int64)
+        self.ring = np.zeros(self.n_slots * 2 * n, profile.ring_dtype)
+        self.step = 0
+        self.stats = RunStats()
+        self.sat = np.zeros((net.n_partitions, 3), np.int64)
+        self.events = np.zeros(net.n_partitions, np.int64)
+        self.rec_mask = self._record_mask(record)
+        self._spike_gid: list[np.ndarray] = []
+        self._spike_step: list[np.ndarray] = []
+        self._sample_gid, self._sample_part = self._sample_index(samples or {})
+        self._samples: list[np.ndarray] = []
+        self._cap = driver.spike_capacity_per_neuron(self.chunk, int(a["ref_steps"].min()))
+        self._buffers = driver.empty_buffers(n, net.n_partitions, self.chunk, self._cap)
+        self._update = driver.neuron_kernel(profile.fixed_point)
+        self._net_tuple = (
+            a["part_start"], a["coef"], a["levels"], a["ref_steps"], a["model_code"],
+            a["drive_cdf"], a["drive_guide"], a["drive_table"], a["drive_receptor"],
+            a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], a["g_delay"], a["g_gain"],
+            a["g_count"], a["s_index"], a["s_value"], a["gain_value"], a["gain_receptor"],
+            np.uint64(rng.stream_key(net.seed, rng.STREAM_STEP)), np.int64(profile.frac_bits),
+            np.int64(profile.state_max))
+
+    # -- setup -------------------------------------------------------------------------
+    def _population_slices(self) -> dict[str, slice]:
+        return {p["name"]: slice(p["start"], p["start"] + p["size"])
+                for p in self.net.populations}
+
+    def _record_mask(self, record) -> np.ndarray:
+        mask = np.zeros(self.net.n_neurons, bool)
+        slices = self._population_slices()
+        if record is None:
+            return mask
+        if isinstance(record, str) and record == "all":
+            mask[:] = True
+        elif isinstance(record, int | float) and not isinstance(record, bool):
+            if not 0 < record <= 1:
+                raise ConfigError(f"record fraction must be in (0, 1], got {record}")
+            for sl in slices.values():
+                mask[sl.start: sl.start + max(1, round((sl.stop - sl.start) * record))] = True
+        else:
+            for name in [record] if isinstance(record, str) else record:
+                if name not in slices:
+                    raise ConfigError(f"cannot record unknown population {name!r}; "
+                                      f"known: {list(slices)}")
+                mask[slices[name]] = True
+        return mask
+
+    def _sample_index(self, samples) -> tuple[np.ndarray, np.ndarray]:
+        slices = self._population_slices()
+        gids = []
+        for name, ids in samples.items():
+            if name not in slices:
+                raise ConfigError(f"cannot sample unknown population {name!r}")
+            sl = slices[name]
+            for i in ids:
+                if not 0 <= int(i) < sl.stop - sl.start:
+                    raise ConfigError(f"sample id {i} is outside population {name!r} "
+                                      f"(size {sl.stop - sl.start})")
+                gids.append(sl.start + int(i))
+        gid = np.array(sorted(gids), np.int64)
+        part = np.searchsorted(gid, self.net.part_start).astype(np.int64)
+        return gid, part
+
+    # -- running -----------------------------------------------------------------------
+    def steps_for(self, duration_ms: float) -> int:
+        """Whole steps in ``duration_ms``; a ConfigError if it is not a multiple of dt."""
+        if not math.isfinite(duration_ms) or duration_ms < 0:
+            raise ConfigError(f"duration must be a finite number of ms >= 0, got {duration_ms}")
+        steps = duration_ms / self.net.dt_ms
+        n = int(math.floor(steps + 0.5))
+        if abs(steps - n) > 1e-6 * max(1.0, steps):
+            raise ConfigError(f"duration {duration_ms} ms is not a multiple of dt="
+                              f"{self.net.dt_ms} ms")
+        return n
+
+    def _block_steps(self) -> int:
+        n_rec = max(int(self.rec_mask.sum()), 1)
+        ref = int(self.net.ref_steps.min())
+        by_memory = MAX_RECORD_PER_BLOCK * (ref + 1) // n_rec
+        by_progress = max(1, round(DEFAULT_BLOCK_MS / self.net.dt_ms))
+        return max(self.chunk, min(by_memory, by_progress))
+
+    def run(self, duration_ms: float,
+            progress: Callable[[int, int, "Simulator"], None] | None = None) -> None:
+        """Advance by ``duration_ms`` (a multiple of dt). May be called again to continue.
+
+        ``progress(done_steps, total_steps, simulator)`` is called after every block.
+        """
+        total = self.steps_for(duration_ms)
+        block = self._block_steps()
+        done = 0
+        numba.set_num_threads(self.threads)
+        while done < total:
+            n = min(block, total - done)
+            self._run_block(n)
+            done += n
+            if progress is not None:
+                progress(done, total, self)
+
+    def _run_block(self, n_steps: int) -> None:
+        n_rec = int(self.rec_mask.sum())
+        ref = int(self.net.ref_steps.min())
+        capacity = n_rec * -(-n_steps // (ref + 1)) if n_rec else 0
+        rec_gid = np.empty(capacity, np.int64)
+        rec_step = np.empty(capacity, np.int64)
+        samples = np.zeros((3, n_steps if self._sample_gid.size else 0, self._sample_gid.size),
+                           self.net.profile.state_dtype)
+        start = time.perf_counter()
+        events_before = int(self.events.sum())
+        got = driver.run_steps(
+            self._update, np.int64(self.step), np.int64(n_steps), np.int64(self.chunk), np.int64(self._cap),
+            (self.v, self.i_ex, self.i_in, self.refr, self.ring), self._net_tuple,
+            self._buffers, self.rec_mask, rec_gid, rec_step, self._sample_gid,
+            self._sample_part, samples, (self.sat, self.events))
+        self.stats.wall_s += time.perf_counter() - start
+        self.stats.steps += n_steps
+        self.stats.spikes += int(got)
+        self.stats.events += int(self.events.sum()) - events_before
+        self.step += n_steps
+        self._spike_gid.append(rec_gid[:got].copy())
+        self._spike_step.append(rec_step[:got].copy())
+        if self._sample_gid.size:
+            self._samples.append(samples)
+
+    # -- results -----------------------------------------------------------------------
+    @property
+    def time_ms(self) -> float:
+        return self.step * self.net.dt_ms
+
+    def spike_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """All recorded spikes as (global neuron id, step), in (step, id) order."""
+        if not self._spike_gid:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        gid = np.concatenate(self._spike_gid)
+        step = np.concatenate(self._spike_step)
+        self._spike_gid, self._spike_step = [gid], [step]
+        return gid, step
+
+    def spikes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Recorded spikes per population: (times_ms, node_ids within the population)."""
+        gid, step = self.spike_arrays()
+        out = {}
+        for name, sl in self._population_slices().items():
+            sel = (gid >= sl.start) & (gid < sl.stop)
+            out[name] = (step[sel] * self.net.dt_ms, gid[sel] - sl.start)
+        return out
+
+    def samples(self) -> dict[str, np.ndarray]:
+        """Sampled state in physical units: ``v_mV`` (absolute), ``i_ex_pA``, ``i_in_pA``;
+        each of shape (steps, n_samples), columns in global neuron id order."""
+        if not self._samples:
+            return {}
+        raw = np.concatenate(self._samples, axis=1).astype(np.float64)
+        pops = self.net.populations
+        starts = np.array([p["start"] for p in pops])
+        owner = [pops[i] for i in np.searchsorted(starts, self._sample_gid, side="right") - 1]
+        v_lsb = np.array([p["v_lsb_mv"] for p in owner])
+        i_lsb = np.array([p["i_lsb_pa"] for p in owner])
+        e_l = np.array([p["params"]["E_L"] for p in owner])
+        return {"gid": self._sample_gid.copy(), "v_mV": raw[0] * v_lsb + e_l,
+                "i_ex_pA": raw[1] * i_lsb, "i_in_pA": raw[2] * i_lsb}
+
+    def saturation_counts(self) -> dict[str, int]:
+        """Saturations so far, per state variable (fixed-point profiles; zero in float)."""
+        total = self.sat.sum(axis=0)
+        return {"v": int(total[0]), "i_ex": int(total[1]), "i_in": int(total[2])}
+
+
+def _check_threads(threads: int | None) -> int:
+    available = numba.config.NUMBA_NUM_THREADS
+    if threads is None:
+        return available
+    if isinstance(threads, bool) or int(threads) != threads or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
+    if threads > available:
+        raise ConfigError(f"threads={threads} exceeds the {available} numba can use here "
+                          "(NUMBA_NUM_THREADS)")
+    return int(threads)

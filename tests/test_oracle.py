@@ -1,0 +1,37 @@
+"""The fast engine against the NumPy oracle: spike for spike, in every profile."""
+
+import numpy as np
+import pytest
+from conftest import small_delta_network, small_exp_network
+from oracle import Oracle
+
+from brainmac.compile import compile_network
+from brainmac.engine import Simulator
+
+PROFILES = ["seed", "wide", "float32", "float64"]
+STEPS = 600
+
+
+def engine_run(net, profile, partition_size=4096, threads=1, dt=0.1):
+    compiled = compile_network(net, profile, dt, seed=7, partition_size=partition_size)
+    sim = Simulator(compiled, threads=threads)
+    sim.run(STEPS * dt)
+    return sim
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("make", [small_delta_network, small_exp_network])
+def test_engine_matches_oracle(make, profile):
+    net = make()
+    oracle = Oracle(net, profile, 0.1, seed=7)
+    o_gid, o_step = oracle.run(STEPS)
+    sim = engine_run(net, profile, partition_size=37)
+    gid, step = sim.spike_arrays()
+    assert o_gid.size > 50, "the test network must be active to mean anything"
+    np.testing.assert_array_equal(step, o_step)
+    np.testing.assert_array_equal(gid, o_gid)
+    np.testing.assert_array_equal(sim.v, oracle.v)
+    np.testing.assert_array_equal(sim.i_ex, oracle.iex)
+    np.testing.assert_array_equal(sim.i_in, oracle.iin)
+    assert sim.saturation_counts() == dict(zip(("v", "i_ex", "i_in"), oracle.sat.tolist(),
+                                               strict=True))
