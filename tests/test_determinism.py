@@ -1,0 +1,77 @@
+"""The contract: spikes are bit-identical for any thread count, partitioning and run split."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import small_delta_network, small_exp_network
+
+from brainmac.compile import compile_network
+from brainmac.engine import Simulator
+
+STEPS_MS = 80.0
+
+
+def run(make, profile, partition_size, threads, splits=1):
+    compiled = compile_network(make(), profile, 0.1, seed=3, partition_size=partition_size,
+                               threads=threads)
+    sim = Simulator(compiled, threads=threads)
+    for _ in range(splits):
+        sim.run(STEPS_MS / splits)
+    gid, step = sim.spike_arrays()
+    return gid, step, sim.v.copy()
+
+
+@pytest.mark.parametrize("profile", ["seed", "float32"])
+@pytest.mark.parametrize("make", [small_delta_network, small_exp_network])
+def test_partitions_and_threads_do_not_change_spikes(make, profile):
+    reference = run(make, profile, 4096, 1)
+    assert reference[0].size > 100
+    for partition_size, threads in [(1000, 2), (17, 2), (3, 1)]:
+        other = run(make, profile, partition_size, threads)
+        for a, b in zip(reference, other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_run_can_continue_in_pieces(exp_net):
+    whole = run(small_exp_network, "seed", 64, 2, splits=1)
+    pieces = run(small_exp_network, "seed", 64, 2, splits=4)
+    for a, b in zip(whole, pieces, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_seed_changes_the_network(delta_net):
+    a = compile_network(delta_net, "seed", 0.1, seed=1)
+    b = compile_network(delta_net, "seed", 0.1, seed=2)
+    assert not np.array_equal(a.s_index, b.s_index)
+
+
+_CHILD = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from conftest import small_exp_network
+from brainmac.compile import compile_network
+from brainmac.engine import Simulator
+sim = Simulator(compile_network(small_exp_network(), "seed", 0.1, seed=3, partition_size=20),
+                threads={threads})
+sim.run(80.0)
+gid, step = sim.spike_arrays()
+print(json.dumps([gid.tolist(), step.tolist()]))
+"""
+
+
+def _child_spikes(threads: int):
+    env = dict(os.environ, NUMBA_NUM_THREADS="4")
+    code = _CHILD.format(tests=os.path.dirname(__file__), threads=threads)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_one_and_four_threads_identical():
+    one, four = _child_spikes(1), _child_spikes(4)
+    assert len(one[0]) > 100
+    assert one == four
