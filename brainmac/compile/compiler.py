@@ -74,6 +74,7 @@ class _QuantizationTally:
         self.count = np.zeros(n_gains, np.int64)
         self.sum_rel = np.zeros(n_gains)
         self.max_rel = np.zeros(n_gains)
+        self.clipped = np.zeros(n_gains, np.int64)
 
     def add(self, block: SynapseBlock, lsb: np.ndarray) -> None:
         actual = block.value.astype(np.float64) * lsb[block.gain_index]
@@ -81,7 +82,10 @@ class _QuantizationTally:
         rel = np.zeros(block.weight.size)
         rel[nonzero] = np.abs(actual[nonzero] - block.weight[nonzero]) / np.abs(
             block.weight[nonzero])
+        clipped = np.abs(block.weight) > (np.abs(block.value.astype(np.float64)) + 0.5) * lsb[
+            block.gain_index]
         with self.lock:
+            np.add.at(self.clipped, block.gain_index, clipped)
             np.add.at(self.count, block.gain_index, 1)
             np.add.at(self.sum_rel, block.gain_index, rel)
             np.maximum.at(self.max_rel, block.gain_index, rel)
@@ -204,7 +208,8 @@ def _quantization_report(plans: list[ProjectionPlan], tally: _QuantizationTally)
                 "gain_exponent": int(plan.gain_exponent[receptor]),
                 "weight_step": float(plan.lsb[receptor]),
                 "mean_rel_error": float(tally.sum_rel[gi] / tally.count[gi]),
-                "max_rel_error": float(tally.max_rel[gi])})
+                "max_rel_error": float(tally.max_rel[gi]),
+                "clipped": int(tally.clipped[gi])})
     return report
 
 

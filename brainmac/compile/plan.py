@@ -73,10 +73,28 @@ def weight_bounds(proj: Projection) -> tuple[float, float]:
     return max(float(w), 0.0), max(-float(w), 0.0)
 
 
-def choose_gain(bound: float, weight_lsb: float, profile: Profile, label: str) -> int:
-    """The smallest power-of-two gain that fits ``bound`` into the weight mantissa.
+def expected_square_error(weight: Normal, step: float, cap: float) -> float:
+    """Mean squared error of rounding a bounded-redraw normal weight to ``step``, clipped
+    at magnitude ``cap`` (both in the weight's unit)."""
+    lo = weight.mean - rng.Z_MAX * weight.std if weight.low is None else weight.low
+    hi = weight.mean + rng.Z_MAX * weight.std if weight.high is None else weight.high
+    x = np.linspace(max(lo, weight.mean - rng.Z_MAX * weight.std),
+                    min(hi, weight.mean + rng.Z_MAX * weight.std), 4001)
+    density = np.exp(-0.5 * ((x - weight.mean) / max(weight.std, 1e-300)) ** 2)
+    excess = np.maximum(np.abs(x) - cap, 0.0)
+    error = np.where(excess > 0, excess**2, step**2 / 12.0)
+    return float((error * density).sum() / density.sum())
 
-    Raises ConfigError when even the largest gain (a full-scale state step) cannot hold it.
+
+def choose_gain(bound: float, weight_lsb: float, profile: Profile, label: str,
+                weight: Normal | None = None) -> int:
+    """The power-of-two gain of a (projection, receptor) with the least weight error.
+
+    The smallest gain that fits ``bound`` never clips. For a normal weight, one or two
+    finer gains are also tried: they halve the rounding step at the price of clipping the
+    rarest draws to the largest mantissa; the gain with the least expected squared error
+    wins. Raises ConfigError when even the largest gain (a full-scale state step) cannot
+    hold the weight.
     """
     if not profile.fixed_point or bound == 0.0:
         return 0
@@ -89,7 +107,14 @@ def choose_gain(bound: float, weight_lsb: float, profile: Profile, label: str) -
             f"projection {label}: weight {bound:g} overflows profile {profile.name!r} even at "
             f"the largest gain (limit {limit:g}); lower the weight or use profile 'float64'"
         )
-    return exponent
+    if weight is None or weight.std == 0.0:
+        return exponent
+
+    def cost(e: int) -> float:
+        step = weight_lsb * 2.0**e
+        return expected_square_error(weight, step, step * profile.weight_max)
+
+    return min(range(max(0, exponent - 2), exponent + 1), key=cost)
 
 
 def _delay_rule(proj: Projection, dt_ms: float, label: str) -> np.ndarray:
@@ -139,7 +164,8 @@ def plan_projections(net: Network, numerics: dict[str, PopulationNumerics], prof
         exp_target = post_num.model_code == 1
         if not exp_target:  # one receptor: both signs share one gain
             bounds = (max(bounds), 0.0)
-        gains = [choose_gain(b, post_num.weight_lsb, profile, label) for b in bounds]
+        normal = proj.weight if isinstance(proj.weight, Normal) else None
+        gains = [choose_gain(b, post_num.weight_lsb, profile, label, normal) for b in bounds]
         lsb = [post_num.weight_lsb * 2.0**e if profile.fixed_point else 1.0 for e in gains]
         counts = None
         if isinstance(conn, cn.FixedTotalNumber):
