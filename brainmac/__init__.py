@@ -4,7 +4,7 @@
 >>> net = bm.Network()
 """
 
-from brainmac import network
+from brainmac import models, network
 from brainmac.errors import CapacityError, ConfigError, StoreError
 from brainmac.network import (
     AllToAll,
@@ -26,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = [
     "AllToAll", "CapacityError", "ConfigError", "DCDrive", "Explicit", "FixedIndegree",
     "FixedTotalNumber", "Network", "Normal", "OneToOne", "PairwiseBernoulli", "PoissonDrive",
-    "Population", "Projection", "StoreError", "network",
+    "Population", "Projection", "StoreError", "models", "network",
 ]
