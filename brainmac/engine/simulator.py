@@ -48,11 +48,15 @@ class Simulator:
     samples : mapping population -> iterable of local ids, optional
         Neurons whose V and currents are sampled every step (state units converted to
         mV and pA by :meth:`samples`).
+    spike_sink : callable(gid, step), optional
+        Receives each block's recorded spikes (global ids and steps, in (step, id) order),
+        e.g. to write them to disk as the run goes; they are kept in memory as well.
     """
 
     def __init__(self, net: CompiledNetwork, threads: int | None = None,
                  record: str | float | Iterable[str] | None = "all",
-                 samples: dict[str, Iterable[int]] | None = None) -> None:
+                 samples: dict[str, Iterable[int]] | None = None,
+                 spike_sink: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
         self.net = net
         self.threads = _check_threads(threads)
         a = net.arrays
@@ -70,6 +74,7 @@ class Simulator:
         self.sat = np.zeros((net.n_partitions, 3), np.int64)
         self.events = np.zeros(net.n_partitions, np.int64)
         self.rec_mask = self._record_mask(record)
+        self.spike_sink = spike_sink
         self._spike_gid: list[np.ndarray] = []
         self._spike_step: list[np.ndarray] = []
         self._sample_gid, self._sample_part = self._sample_index(samples or {})
@@ -145,6 +150,17 @@ class Simulator:
         by_progress = max(1, round(DEFAULT_BLOCK_MS / self.net.dt_ms))
         return max(self.chunk, min(by_memory, by_progress))
 
+    def compile_kernels(self) -> float:
+        """Compile (or load from numba's cache) the kernels for this network's types, so that
+        the first block's wall time is simulation only. Returns the seconds it took."""
+        start = time.perf_counter()
+        saved = self.stats.wall_s, self.stats.steps
+        self._run_block(0)
+        self.stats.wall_s, self.stats.steps = saved
+        self._spike_gid.pop()
+        self._spike_step.pop()
+        return time.perf_counter() - start
+
     def run(self, duration_ms: float,
             progress: Callable[[int, int, "Simulator"], None] | None = None) -> None:
         """Advance by ``duration_ms`` (a multiple of dt). May be called again to continue.
@@ -184,6 +200,8 @@ class Simulator:
         self.step += n_steps
         self._spike_gid.append(rec_gid[:got].copy())
         self._spike_step.append(rec_step[:got].copy())
+        if self.spike_sink is not None:
+            self.spike_sink(self._spike_gid[-1], self._spike_step[-1])
         if self._sample_gid.size:
             self._samples.append(samples)
 

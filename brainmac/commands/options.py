@@ -1,0 +1,48 @@
+"""Argument types shared by the subcommands: durations with units, fractions, lists."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min)?\s*$")
+_FACTOR = {"ms": 1.0, "s": 1000.0, "min": 60_000.0, None: 1.0}
+
+
+def duration_ms(text: str) -> float:
+    """'1s', '500ms', '1.5 s', '2min' or a bare number of ms -> ms."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; write e.g. 1s, 500ms or 250 (ms)")
+    return float(match.group(1)) * _FACTOR[match.group(2)]
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def record_spec(text: str) -> str | float | list[str]:
+    """'all', 'none', a fraction such as 0.1, or comma-separated population names."""
+    if text in ("all", "none"):
+        return text if text == "all" else []
+    try:
+        return float(text)
+    except ValueError:
+        return [name.strip() for name in text.split(",") if name.strip()]

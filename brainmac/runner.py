@@ -1,0 +1,269 @@
+"""One simulation job, end to end: build, compile, run, record, analyze, report.
+
+This is what ``brainmac run`` does; the CLI only parses arguments and prints. Everything the
+job measures goes into ``report.json`` in the output directory, next to ``spikes.h5``
+(SONATA), ``raster.png`` and ``rates.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brainmac import models
+from brainmac.analysis import (
+    cv_isi,
+    firing_rates,
+    population_summary,
+    raster_png,
+    rates_png,
+)
+from brainmac.compile import compile_network
+from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE
+from brainmac.engine import Simulator
+from brainmac.errors import ConfigError
+from brainmac.analysis.stats import CORRELATION_BIN_MS
+from brainmac.io import SpikeWriter
+
+OUTPUT_MARKER = ".brainmac-output"  # a directory holding this file is ours to overwrite
+BYTES_PER_SPIKE_ON_DISK = 16  # SONATA: float64 time + uint64 id
+DISK_MARGIN_BYTES = 50 * 2**20  # plots, report and HDF5 overhead
+
+
+@dataclass
+class JobConfig:
+    """Everything a run needs; times in ms."""
+
+    model: str = "microcircuit"
+    scale: float = 1.0
+    k_scale: float = 1.0
+    drive: str = "poisson"
+    profile: str = "seed"
+    dt_ms: float = 0.1
+    warmup_ms: float = 500.0
+    duration_ms: float = 1000.0
+    seed: int = 1
+    threads: int | None = None
+    record: str | float | list[str] = "all"
+    out: str = "brainmac-out"
+    partition_size: int | None = None
+
+
+@dataclass
+class Hooks:
+    """Callbacks a front end uses to show progress; all optional."""
+
+    stage: Callable[[str], None] = lambda name: None
+    compile_progress: Callable[[int, int], None] | None = None
+    run_progress: Callable[[int, int, Simulator], None] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def check_times(cfg: JobConfig) -> None:
+    """Refuse durations that are negative or not whole multiples of dt, before any work."""
+    if not (math.isfinite(cfg.dt_ms) and cfg.dt_ms > 0):
+        raise ConfigError(f"--dt must be > 0 ms, got {cfg.dt_ms}")
+    for name, value in (("--duration", cfg.duration_ms), ("--warmup", cfg.warmup_ms)):
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value} ms")
+        steps = value / cfg.dt_ms
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            raise ConfigError(f"{name} {value:g} ms is not a multiple of dt={cfg.dt_ms:g} ms; "
+                              "change one of them")
+    if cfg.duration_ms <= 0:
+        raise ConfigError("--duration must be > 0")
+
+
+def prepare_output(out: str | Path) -> Path:
+    """Create ``out``, or reuse it if an earlier brainmac run made it; refuse anything else."""
+    path = Path(out)
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"output path {path} exists and is not a directory; "
+                              "choose another --out")
+        if any(path.iterdir()) and not (path / OUTPUT_MARKER).exists():
+            raise ConfigError(f"output directory {path} exists and was not made by brainmac; "
+                              "choose another --out or empty it")
+    path.mkdir(parents=True, exist_ok=True)
+    (path / OUTPUT_MARKER).write_text("written by brainmac run\n")
+    return path
+
+
+def check_disk(path: Path, n_neurons: int, seconds: float, rate_hz: float = 50.0) -> None:
+    """Refuse a run whose spike file would not fit on the disk (a generous estimate)."""
+    need = int(n_neurons * rate_hz * seconds * BYTES_PER_SPIKE_ON_DISK) + DISK_MARGIN_BYTES
+    free = shutil.disk_usage(path).free
+    if free < need:
+        raise ConfigError(f"the disk holding {path} has {free / 2**20:.0f} MiB free; this run "
+                          f"may need {need / 2**20:.0f} MiB: free space or choose another --out")
+
+
+def build_network(cfg: JobConfig):
+    """The model's network for this job's scale, drive and dt."""
+    if not (0 < cfg.scale <= 1):
+        raise ConfigError(f"--scale must be in (0, 1], got {cfg.scale}")
+    if cfg.model == "microcircuit":
+        return models.build("microcircuit", scale=cfg.scale, k_scale=cfg.k_scale,
+                            drive=cfg.drive, dt_ms=cfg.dt_ms)
+    if cfg.model == "brunel":
+        return models.build("brunel", order=max(1, round(2500 * cfg.scale)))
+    return models.build(cfg.model)  # unknown: raises with the list of models
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def versions() -> dict:
+    import numba
+
+    from brainmac import __version__
+
+    return {"brainmac": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__,
+            "machine": platform.machine(), "cpu_count": _cpu_count()}
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def quantization_summary(manifest: dict) -> dict:
+    """Worst and synapse-weighted mean relative weight error over all projections."""
+    rows = manifest["quantization"]
+    if not rows:
+        return {"projections": 0, "mean_rel_error": 0.0, "max_rel_error": 0.0, "clipped": 0}
+    n = np.array([r["synapses"] for r in rows], float)
+    mean = float(np.sum(n * [r["mean_rel_error"] for r in rows]) / n.sum())
+    return {"projections": len(rows), "mean_rel_error": mean,
+            "max_rel_error": max(r["max_rel_error"] for r in rows),
+            "clipped": int(sum(r["clipped"] for r in rows))}
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write strict JSON (NaN and inf become null) atomically."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(_json_safe(data), indent=2, allow_nan=False))
+    tmp.replace(path)
+
+
+def job_config_dict(cfg: JobConfig) -> dict:
+    return asdict(cfg)
+
+
+def population_table(net_pops: list[dict], spikes: dict, t0: float, t1: float,
+                     reference: dict) -> dict:
+    """Per population: neurons, spikes, rate, CV ISI, correlation, and the reference rate."""
+    sizes = {p["name"]: p["size"] for p in net_pops}
+    summary = population_summary(spikes, sizes, t0, t1)
+    for name, row in summary.items():
+        row["reference_rate_hz"] = reference.get(name)
+    return summary
+
+
+def execute(cfg: JobConfig, hooks: Hooks | None = None) -> dict:
+    """Run one job and write its output directory; returns the report (also report.json)."""
+    hooks = hooks or Hooks()
+    check_times(cfg)
+    out = prepare_output(cfg.out)
+    hooks.stage("building the network")
+    start = time.perf_counter()
+    net = build_network(cfg)
+    check_disk(out, net.n_neurons, (cfg.warmup_ms + cfg.duration_ms) / 1000.0)
+    hooks.stage("compiling")
+    threads = cfg.threads or _cpu_count()
+    compiled = compile_network(net, cfg.profile, cfg.dt_ms, cfg.seed,
+                               partition_size=cfg.partition_size or DEFAULT_PARTITION_SIZE,
+                               threads=threads, progress=hooks.compile_progress)
+    build_s = time.perf_counter() - start
+    sizes = {p["name"]: p["size"] for p in compiled.populations}
+    with SpikeWriter(out / "spikes.h5", sizes) as writer:
+        starts = {p["name"]: p["start"] for p in compiled.populations}
+        bounds = np.array([p["start"] for p in compiled.populations] + [compiled.n_neurons])
+        names = [p["name"] for p in compiled.populations]
+
+        def sink(gid: np.ndarray, step: np.ndarray) -> None:
+            owner = np.searchsorted(bounds, gid, side="right") - 1
+            for k, name in enumerate(names):
+                sel = owner == k
+                if sel.any():
+                    writer.append(name, step[sel] * cfg.dt_ms, gid[sel] - starts[name])
+            writer.flush()
+
+        sim = Simulator(compiled, threads=cfg.threads, record=cfg.record, spike_sink=sink)
+        hooks.stage("compiling kernels")
+        jit_s = sim.compile_kernels()
+        hooks.stage("simulating")
+        sim.run(cfg.warmup_ms + cfg.duration_ms, progress=hooks.run_progress)
+    spikes = sim.spikes()
+    t0, t1 = cfg.warmup_ms, cfg.warmup_ms + cfg.duration_ms
+    hooks.stage("analyzing")
+    report = _report(cfg, net, compiled, sim, spikes, build_s, jit_s, t0, t1)
+    _plots(out, spikes, sizes, t0, t1)
+    write_json(out / "report.json", report)
+    return report
+
+
+def _report(cfg, net, compiled, sim, spikes, build_s, jit_s, t0, t1) -> dict:
+    bio_s = sim.time_ms / 1000.0
+    wall = sim.stats.wall_s
+    pops = population_table(compiled.populations, spikes, t0, t1,
+                            net.metadata.get("reference_rates_hz", {}))
+    return {
+        "model": cfg.model, "network": net.name, "config": asdict(cfg),
+        "profile": compiled.profile.name, "dt_ms": cfg.dt_ms, "seed": cfg.seed,
+        "threads": sim.threads, "versions": versions(),
+        "neurons": compiled.n_neurons, "synapses": compiled.n_synapses,
+        "partitions": compiled.n_partitions,
+        "wall_s": {"build": build_s, "kernel_compile": jit_s, "simulate": wall},
+        "biological_s": bio_s, "real_time_factor": wall / bio_s if bio_s else None,
+        "synaptic_events": sim.stats.events,
+        "synaptic_events_per_wall_s": sim.stats.events / wall if wall else None,
+        "synaptic_events_per_bio_s": sim.stats.events / bio_s if bio_s else None,
+        "spikes": sim.stats.spikes,
+        "bytes_per_synapse": compiled.bytes_per_synapse(),
+        "synapse_bytes": compiled.synapse_bytes(),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "saturation": sim.saturation_counts(),
+        "quantization_summary": quantization_summary(compiled.manifest),
+        "quantization": compiled.manifest["quantization"],
+        "drives": compiled.manifest["drives"],
+        "scales": {p["name"]: {"v_lsb_mv": p["v_lsb_mv"], "i_lsb_pa": p["i_lsb_pa"]}
+                   for p in compiled.populations},
+        "analysis_window_ms": [t0, t1],
+        "correlation_bin_ms": CORRELATION_BIN_MS,
+        "populations": pops,
+        "reference_rates_source": net.metadata.get("reference_rates_source"),
+        "parameters": net.metadata.get("parameters", {}),
+    }
+
+
+def _plots(out: Path, spikes: dict, sizes: dict, t0: float, t1: float) -> None:
+    raster_png(out / "raster.png", spikes, sizes, (t0, min(t1, t0 + 200.0)))
+    rates = {n: firing_rates(*spikes[n], sizes[n], t0, t1) for n in sizes}
+    cvs = {n: cv_isi(*spikes[n], sizes[n], t0, t1) for n in sizes}
+    rates_png(out / "rates.png", rates, cvs)
