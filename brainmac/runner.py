@@ -27,11 +27,11 @@ from brainmac.analysis import (
     raster_png,
     rates_png,
 )
+from brainmac.analysis.stats import CORRELATION_BIN_MS
 from brainmac.compile import compile_network
 from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE
 from brainmac.engine import Simulator
 from brainmac.errors import ConfigError
-from brainmac.analysis.stats import CORRELATION_BIN_MS
 from brainmac.io import SpikeWriter
 
 OUTPUT_MARKER = ".brainmac-output"  # a directory holding this file is ours to overwrite

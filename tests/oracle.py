@@ -15,8 +15,8 @@ import numpy as np
 from brainmac.compile.compiler import compile_network
 from brainmac.compile.drives import poisson_cdf
 from brainmac.compile.generate import generate
-from brainmac.compile.plan import plan_projections
 from brainmac.compile.neurons import population_numerics
+from brainmac.compile.plan import plan_projections
 from brainmac.compile.profiles import get_profile
 from brainmac.network.network import DCDrive, PoissonDrive
 

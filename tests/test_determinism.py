@@ -75,3 +75,21 @@ def test_one_and_four_threads_identical():
     one, four = _child_spikes(1), _child_spikes(4)
     assert len(one[0]) > 100
     assert one == four
+
+
+def test_restored_state_continues_identically():
+    compiled = compile_network(small_exp_network(), "seed", 0.1, seed=3)
+    whole = Simulator(compiled, threads=1)
+    whole.run(80.0)
+    first = Simulator(compiled, threads=1)
+    first.run(30.0)
+    saved = first.state()
+    second = Simulator(compiled, threads=1)
+    second.restore(saved)
+    second.run(50.0)
+    gid_w, step_w = whole.spike_arrays()
+    gid_a, step_a = first.spike_arrays()
+    gid_b, step_b = second.spike_arrays()
+    np.testing.assert_array_equal(np.concatenate([gid_a, gid_b]), gid_w)
+    np.testing.assert_array_equal(np.concatenate([step_a, step_b]), step_w)
+    np.testing.assert_array_equal(second.v, whole.v)

@@ -110,7 +110,7 @@ def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, d
         profile.weight_dtype), cat["delay"], cat["gain_index"], net.n_neurons, n_gains)
 
 
-def _concatenate_partitions(parts: list[PartitionSynapses]) -> dict[str, np.ndarray]:
+def concatenate_partitions(parts: list[PartitionSynapses]) -> dict[str, np.ndarray]:
     out = {
         "syn_base": np.cumsum([0] + [p.s_index.size for p in parts[:-1]]).astype(np.int64),
         "grp_base": np.cumsum([0] + [p.g_delay.size for p in parts[:-1]]).astype(np.int64),
@@ -213,6 +213,66 @@ def _quantization_report(plans: list[ProjectionPlan], tally: _QuantizationTally)
     return report
 
 
+class Compiler:
+    """The compile of one network, partition by partition.
+
+    :func:`compile_network` builds every partition in memory; a store writer can instead
+    call :meth:`build_partition` for one partition at a time and write it out, so that no
+    more than a partition's synapses are ever held. Arguments as :func:`compile_network`.
+    """
+
+    def __init__(self, net: Network, profile: str | Profile = "seed", dt_ms: float = 0.1,
+                 seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE) -> None:
+        self.profile = get_profile(profile)
+        self.dt_ms = _check_options(dt_ms, seed, partition_size)
+        if not net.populations:
+            raise ConfigError("the network has no populations")
+        self.net, self.seed = net, int(seed)
+        self.dc, self.poisson = _drives_by_population(net)
+        self.numerics = {pop.name: population_numerics(pop, self.profile, self.dt_ms,
+                                                       self.dc.get(pop.name, 0.0))
+                         for pop in net.populations}
+        self.plans = plan_projections(net, self.numerics, self.profile, self.dt_ms, seed)
+        self.n_gains = max(2 * len(self.plans), 2)
+        self.lsb = np.ones(self.n_gains)
+        self.gain_value = np.ones(self.n_gains)
+        self.gain_receptor = np.zeros(self.n_gains, np.int64)
+        for plan in self.plans:
+            self.lsb[2 * plan.index: 2 * plan.index + 2] = plan.lsb
+            self.gain_value[2 * plan.index: 2 * plan.index + 2] = 2.0 ** plan.gain_exponent
+            self.gain_receptor[2 * plan.index + 1] = 1 if plan.exp_target else 0
+        self.part_start, self.part_pop = partition_bounds(net, partition_size)
+        self.tally = _QuantizationTally(self.n_gains)
+
+    @property
+    def n_partitions(self) -> int:
+        return int(self.part_pop.size)
+
+    def build_partition(self, p: int) -> PartitionSynapses:
+        """Generate, quantize and pack the synapses onto partition ``p`` (thread-safe)."""
+        return _build_partition(self.net, self.plans, int(self.part_start[p]),
+                                int(self.part_start[p + 1]), int(self.part_pop[p]),
+                                self.net.offsets(), self.profile, self.dt_ms, self.n_gains,
+                                self.lsb, self.tally)
+
+    def neuron_arrays(self) -> tuple[dict[str, np.ndarray], list[dict]]:
+        """Every array but the synapse ones, and the drives' quantization report."""
+        arrays, drive_report = _drive_arrays(self.net, self.numerics, self.poisson,
+                                             self.part_pop, self.profile, self.dt_ms)
+        arrays.update(_neuron_arrays(self.net, self.numerics, self.part_pop, self.profile))
+        arrays.update(part_start=self.part_start, part_pop=self.part_pop,
+                      gain_value=self.gain_value.astype(self.profile.ring_dtype),
+                      gain_receptor=self.gain_receptor,
+                      v_init=_initial_potentials(self.net, self.numerics, self.profile,
+                                                 self.seed))
+        return arrays, drive_report
+
+    def manifest(self, drive_report: list[dict]) -> dict:
+        """The manifest; complete once every partition has been built."""
+        return _manifest(self.net, self.numerics, self.plans, self.tally, drive_report,
+                         self.profile, self.dt_ms, self.seed)
+
+
 def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float = 0.1,
                     seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE,
                     threads: int = 1,
@@ -235,46 +295,20 @@ def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float 
     progress : callable(done, total), optional
         Called after each partition.
     """
-    profile = get_profile(profile)
-    dt_ms = _check_options(dt_ms, seed, partition_size)
-    if not net.populations:
-        raise ConfigError("the network has no populations")
-    dc, poisson = _drives_by_population(net)
-    numerics = {pop.name: population_numerics(pop, profile, dt_ms, dc.get(pop.name, 0.0))
-                for pop in net.populations}
-    plans = plan_projections(net, numerics, profile, dt_ms, seed)
-    n_gains = max(2 * len(plans), 2)
-    lsb = np.ones(n_gains)
-    gain_value = np.ones(n_gains)
-    gain_receptor = np.zeros(n_gains, np.int64)
-    for plan in plans:
-        lsb[2 * plan.index: 2 * plan.index + 2] = plan.lsb
-        gain_value[2 * plan.index: 2 * plan.index + 2] = 2.0 ** plan.gain_exponent
-        gain_receptor[2 * plan.index + 1] = 1 if plan.exp_target else 0
-    part_start, part_pop = partition_bounds(net, partition_size)
-    offsets = net.offsets()
-    tally = _QuantizationTally(n_gains)
-    n_parts = part_pop.size
-
-    def build(p: int) -> PartitionSynapses:
-        return _build_partition(net, plans, int(part_start[p]), int(part_start[p + 1]),
-                                int(part_pop[p]), offsets, profile, dt_ms, n_gains, lsb, tally)
-
+    compiler = Compiler(net, profile, dt_ms, seed, partition_size)
+    n_parts = compiler.n_partitions
     parts: list[PartitionSynapses] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for done, part in enumerate(pool.map(build, range(n_parts)), start=1):
+        for done, part in enumerate(pool.map(compiler.build_partition, range(n_parts)),
+                                    start=1):
             parts.append(part)
             if progress is not None:
                 progress(done, n_parts)
-    arrays = _concatenate_partitions(parts)
-    drive_arrays, drive_report = _drive_arrays(net, numerics, poisson, part_pop, profile, dt_ms)
-    arrays.update(drive_arrays)
-    arrays.update(_neuron_arrays(net, numerics, part_pop, profile))
-    arrays.update(part_start=part_start, part_pop=part_pop,
-                  gain_value=gain_value.astype(profile.ring_dtype), gain_receptor=gain_receptor,
-                  v_init=_initial_potentials(net, numerics, profile, seed))
-    manifest = _manifest(net, numerics, plans, tally, drive_report, profile, dt_ms, seed)
-    return CompiledNetwork(profile, dt_ms, int(seed), arrays, manifest)
+    arrays = concatenate_partitions(parts)
+    neuron_arrays, drive_report = compiler.neuron_arrays()
+    arrays.update(neuron_arrays)
+    return CompiledNetwork(compiler.profile, compiler.dt_ms, compiler.seed, arrays,
+                           compiler.manifest(drive_report))
 
 
 def _manifest(net, numerics, plans, tally, drive_report, profile, dt_ms, seed) -> dict:

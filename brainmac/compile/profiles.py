@@ -51,7 +51,7 @@ class Profile:
     ring_dtype: np.dtype
     coef_dtype: np.dtype
     frac_bits: int
-    headroom: float = 2.0
+    headroom: float = 4.0
 
     @property
     def weight_max(self) -> int:

@@ -162,7 +162,7 @@ class Simulator:
         return time.perf_counter() - start
 
     def run(self, duration_ms: float,
-            progress: Callable[[int, int, "Simulator"], None] | None = None) -> None:
+            progress: Callable[[int, int, Simulator], None] | None = None) -> None:
         """Advance by ``duration_ms`` (a multiple of dt). May be called again to continue.
 
         ``progress(done_steps, total_steps, simulator)`` is called after every block.
@@ -189,7 +189,8 @@ class Simulator:
         start = time.perf_counter()
         events_before = int(self.events.sum())
         got = driver.run_steps(
-            self._update, np.int64(self.step), np.int64(n_steps), np.int64(self.chunk), np.int64(self._cap),
+            self._update, np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),
+            np.int64(self._cap),
             (self.v, self.i_ex, self.i_in, self.refr, self.ring), self._net_tuple,
             self._buffers, self.rec_mask, rec_gid, rec_step, self._sample_gid,
             self._sample_part, samples, (self.sat, self.events))
@@ -204,6 +205,32 @@ class Simulator:
             self.spike_sink(self._spike_gid[-1], self._spike_step[-1])
         if self._sample_gid.size:
             self._samples.append(samples)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    DYNAMIC_STATE = ("v", "i_ex", "i_in", "refr", "ring", "sat", "events")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The whole dynamic state (copies): neuron state, ring buffers, counters, and the
+        step (the random streams are counter-based: the step is their only state)."""
+        out = {name: getattr(self, name).copy() for name in self.DYNAMIC_STATE}
+        out["step"] = np.array(self.step, np.int64)
+        out["stats"] = np.array([self.stats.steps, self.stats.wall_s, self.stats.spikes,
+                                 self.stats.events], np.float64)
+        return out
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`state` of a simulator of the same compiled network."""
+        for name in self.DYNAMIC_STATE:
+            current = getattr(self, name)
+            value = np.asarray(state[name])
+            if value.shape != current.shape or value.dtype != current.dtype:
+                raise ConfigError(f"checkpoint array {name!r} has shape {value.shape} "
+                                  f"{value.dtype}, expected {current.shape} {current.dtype}: "
+                                  "it belongs to another network or profile")
+            current[...] = value
+        self.step = int(state["step"])
+        steps, wall, spikes, events = np.asarray(state["stats"]).tolist()
+        self.stats = RunStats(int(steps), wall, int(spikes), int(events))
 
     # -- results -----------------------------------------------------------------------
     @property

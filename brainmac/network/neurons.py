@@ -15,9 +15,9 @@ V >= V_th, reset V to V_reset and clamp it there for t_ref.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from brainmac.errors import ConfigError
 from brainmac.network.distributions import check_finite
