@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -93,3 +94,48 @@ def test_restored_state_continues_identically():
     np.testing.assert_array_equal(np.concatenate([gid_a, gid_b]), gid_w)
     np.testing.assert_array_equal(np.concatenate([step_a, step_b]), step_w)
     np.testing.assert_array_equal(second.v, whole.v)
+
+
+class ThreadAllgather:
+    """An in-process stand-in for MPI's allgather: ranks are threads, meeting at a barrier."""
+
+    def __init__(self, n_ranks: int) -> None:
+        self.barrier = threading.Barrier(n_ranks)
+        self.boxes: list = [None] * n_ranks
+
+    def exchange_for(self, rank: int):
+        def exchange(gid, step):
+            self.boxes[rank] = (gid, step)
+            self.barrier.wait()
+            gid_all = np.concatenate([g for g, _ in self.boxes])
+            step_all = np.concatenate([t for _, t in self.boxes])
+            self.barrier.wait()
+            order = np.argsort(step_all, kind="stable")  # rank order = id order per step
+            return gid_all[order], step_all[order]
+
+        return exchange
+
+
+@pytest.mark.parametrize("n_ranks", [2, 3])
+def test_owners_exchanging_spikes_match_one_process(n_ranks):
+    """Simulators that each own a range of partitions and exchange spikes once per chunk
+    (as MPI ranks do) give the single process's spikes, bit for bit."""
+    compiled = compile_network(small_exp_network(), "seed", 0.1, seed=3, partition_size=30)
+    single = Simulator(compiled, threads=1)
+    single.run(60.0)
+    edges = np.linspace(0, compiled.n_partitions, n_ranks + 1).round().astype(int)
+    hub = ThreadAllgather(n_ranks)
+    sims = [Simulator(compiled, threads=1, owned=(edges[r], edges[r + 1]),
+                      exchange=hub.exchange_for(r)) for r in range(n_ranks)]
+    threads = [threading.Thread(target=sim.run, args=(60.0,)) for sim in sims]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    gid = np.concatenate([s.spike_arrays()[0] for s in sims])
+    step = np.concatenate([s.spike_arrays()[1] for s in sims])
+    order = np.lexsort((gid, step))
+    gid_s, step_s = single.spike_arrays()
+    assert gid_s.size > 50
+    np.testing.assert_array_equal(gid[order], gid_s)
+    np.testing.assert_array_equal(step[order], step_s)

@@ -51,12 +51,21 @@ class Simulator:
     spike_sink : callable(gid, step), optional
         Receives each block's recorded spikes (global ids and steps, in (step, id) order),
         e.g. to write them to disk as the run goes; they are kept in memory as well.
+    owned : (first, stop) partitions, optional
+        The partitions this process steps (default: all). With several processes (MPI
+        ranks), each owns a contiguous range and records only its own neurons' spikes.
+    exchange : callable(gid, step) -> (gid, step), optional
+        Called once per chunk with this process's spikes; must return every process's
+        spikes of the chunk in (step, id) order. Required when ``owned`` is not all.
     """
 
     def __init__(self, net: CompiledNetwork, threads: int | None = None,
                  record: str | float | Iterable[str] | None = "all",
                  samples: dict[str, Iterable[int]] | None = None,
-                 spike_sink: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
+                 spike_sink: Callable[[np.ndarray, np.ndarray], None] | None = None,
+                 owned: tuple[int, int] | None = None,
+                 exchange: Callable[[np.ndarray, np.ndarray],
+                                    tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         self.net = net
         self.threads = _check_threads(threads)
         a = net.arrays
@@ -73,7 +82,12 @@ class Simulator:
         self.stats = RunStats()
         self.sat = np.zeros((net.n_partitions, 3), np.int64)
         self.events = np.zeros(net.n_partitions, np.int64)
+        self.owned = self._check_owned(owned, exchange)
+        self.exchange = exchange
         self.rec_mask = self._record_mask(record)
+        first, stop = net.part_start[self.owned[0]], net.part_start[self.owned[1]]
+        self.rec_mask[:first] = False
+        self.rec_mask[stop:] = False
         self.spike_sink = spike_sink
         self._spike_gid: list[np.ndarray] = []
         self._spike_step: list[np.ndarray] = []
@@ -91,6 +105,17 @@ class Simulator:
             np.int64(profile.state_max))
 
     # -- setup -------------------------------------------------------------------------
+    def _check_owned(self, owned, exchange) -> tuple[int, int]:
+        n_parts = self.net.n_partitions
+        if owned is None:
+            return (0, n_parts)
+        first, stop = (int(x) for x in owned)
+        if not 0 <= first < stop <= n_parts:
+            raise ConfigError(f"owned partitions {owned} are not a range inside [0, {n_parts}]")
+        if (first, stop) != (0, n_parts) and exchange is None:
+            raise ConfigError("a simulator that owns part of the network needs an exchange")
+        return first, stop
+
     def _population_slices(self) -> dict[str, slice]:
         return {p["name"]: slice(p["start"], p["start"] + p["size"])
                 for p in self.net.populations}
@@ -188,12 +213,15 @@ class Simulator:
                            self.net.profile.state_dtype)
         start = time.perf_counter()
         events_before = int(self.events.sum())
-        got = driver.run_steps(
-            self._update, np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),
-            np.int64(self._cap),
-            (self.v, self.i_ex, self.i_in, self.refr, self.ring), self._net_tuple,
-            self._buffers, self.rec_mask, rec_gid, rec_step, self._sample_gid,
-            self._sample_part, samples, (self.sat, self.events))
+        state = (self.v, self.i_ex, self.i_in, self.refr, self.ring)
+        if self.exchange is None:
+            got = driver.run_steps(
+                self._update, np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),
+                np.int64(self._cap), state, self._net_tuple, self._buffers, self.rec_mask,
+                rec_gid, rec_step, self._sample_gid, self._sample_part, samples,
+                (self.sat, self.events))
+        else:
+            got = self._run_exchanging(n_steps, state, rec_gid, rec_step, samples)
         self.stats.wall_s += time.perf_counter() - start
         self.stats.steps += n_steps
         self.stats.spikes += int(got)
@@ -205,6 +233,25 @@ class Simulator:
             self.spike_sink(self._spike_gid[-1], self._spike_step[-1])
         if self._sample_gid.size:
             self._samples.append(samples)
+
+    def _run_exchanging(self, n_steps, state, rec_gid, rec_step, samples) -> int:
+        """The step loop with a spike exchange per chunk (several processes)."""
+        owned = (np.int64(self.owned[0]), np.int64(self.owned[1]))
+        chunk_gid, chunk_step = self._buffers[2], self._buffers[3]
+        n_rec, t, stop = 0, self.step, self.step + n_steps
+        while t < stop:
+            d = min(self.chunk, stop - t)
+            m = driver.update_chunk(self._update, np.int64(t), np.int64(d),
+                                    np.int64(self.step), np.int64(self._cap), owned, state,
+                                    self._net_tuple, self._buffers, self._sample_gid,
+                                    self._sample_part, samples, self.sat)
+            n_rec = driver.record_chunk(m, chunk_gid, chunk_step, self.rec_mask, rec_gid,
+                                        rec_step, np.int64(n_rec))
+            gid, step = self.exchange(chunk_gid[:m].copy(), chunk_step[:m].copy())
+            driver.deliver_chunk(np.int64(gid.size), gid, step, owned, state,
+                                 self._net_tuple, self.events)
+            t += d
+        return n_rec
 
     # -- checkpoints ---------------------------------------------------------------------
     DYNAMIC_STATE = ("v", "i_ex", "i_in", "refr", "ring", "sat", "events")

@@ -22,12 +22,15 @@ def deliver_partition(p, spike_gid, spike_step, n_spikes, ring, n_total, n_slots
         g1 = row_grp[p, j + 1]
         if g0 == g1:
             continue
-        t = spike_step[s]
+        t_slot = spike_step[s] % n_slots
         k = sb + row_syn[p, j]
         for g in range(gb + g0, gb + g1):
             gi = g_gain[g]
             gv = gain_value[gi]
-            base = (((t + g_delay[g]) % n_slots) * 2 + gain_receptor[gi]) * n_total + n0
+            slot = t_slot + g_delay[g]
+            if slot >= n_slots:
+                slot -= n_slots
+            base = (slot * 2 + gain_receptor[gi]) * n_total + n0
             c = g_count[g]
             for q in range(k, k + c):
                 ring[base + s_index[q]] += s_value[q] * gv
