@@ -12,7 +12,7 @@ import numpy as np
 from brainmac import rng
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.drives import guide_table, poisson_cdf
-from brainmac.compile.generate import SynapseBlock, _draw, generate
+from brainmac.compile.generate import SynapseBlock, _draw, generate, post_counts
 from brainmac.compile.neurons import PopulationNumerics, population_numerics
 from brainmac.compile.pack import MAX_PARTITION_SIZE, PartitionSynapses, pack_partition
 from brainmac.compile.plan import N_RECEPTORS, ProjectionPlan, choose_gain, plan_projections
@@ -91,23 +91,43 @@ class _QuantizationTally:
             np.maximum.at(self.max_rel, block.gain_index, rel)
 
 
+SUB_BLOCK_SYNAPSES = 1 << 21  # synapses generated at once: bounds the float temporaries
+
+
+def _post_ranges(plan, a: int, b: int) -> list[tuple[int, int]]:
+    """Split posts [a, b) into ranges of at most SUB_BLOCK_SYNAPSES synapses (>= 1 post)."""
+    ends = np.cumsum(post_counts(plan, a, b))
+    ranges, start, done = [], a, 0
+    while start < b:
+        stop = a + int(np.searchsorted(ends, done + SUB_BLOCK_SYNAPSES, side="right"))
+        stop = min(max(stop, start + 1), b)
+        ranges.append((start, stop))
+        done = int(ends[stop - a - 1])
+        start = stop
+    return ranges
+
+
+def _compact_blocks(plan, a: int, b: int, p_start: int, profile, dt_ms, lsb, tally):
+    """Generate posts [a, b) of one projection in sub-blocks, keeping compact types only."""
+    for lo, hi in _post_ranges(plan, a, b):
+        block = generate(plan, lo, hi, profile, dt_ms)
+        tally.add(block, lsb)
+        yield (block.pre.astype(np.int32), (block.post - p_start).astype(np.uint16),
+               block.value.astype(profile.weight_dtype), block.delay.astype(np.uint16),
+               block.gain_index.astype(np.uint16))
+
+
 def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, dt_ms,
                      n_gains, lsb, tally):
     pop = net.populations[pop_index]
-    blocks = [generate(plan, p_start - offsets[pop.name], p_stop - offsets[pop.name],
-                       profile, dt_ms)
-              for plan in plans if plan.post_start == offsets[pop.name]]
-    if blocks:
-        for block in blocks:
-            tally.add(block, lsb)
-        cat = {k: np.concatenate([getattr(b, k) for b in blocks])
-               for k in ("pre", "post", "value", "delay", "gain_index")}
-    else:
-        cat = {"pre": np.zeros(0, np.int64), "post": np.zeros(0, np.int64),
-               "value": np.zeros(0, profile.weight_dtype), "delay": np.zeros(0, np.int64),
-               "gain_index": np.zeros(0, np.int64)}
-    return pack_partition(cat["pre"], cat["post"] - p_start, cat["value"].astype(
-        profile.weight_dtype), cat["delay"], cat["gain_index"], net.n_neurons, n_gains)
+    first = offsets[pop.name]
+    pieces = [piece for plan in plans if plan.post_start == first
+              for piece in _compact_blocks(plan, p_start - first, p_stop - first, p_start,
+                                           profile, dt_ms, lsb, tally)]
+    dtypes = (np.int32, np.uint16, profile.weight_dtype, np.uint16, np.uint16)
+    columns = [np.concatenate([piece[k] for piece in pieces]) if pieces
+               else np.zeros(0, dtypes[k]) for k in range(5)]
+    return pack_partition(*columns, net.n_neurons, n_gains)
 
 
 def concatenate_partitions(parts: list[PartitionSynapses]) -> dict[str, np.ndarray]:

@@ -110,7 +110,11 @@ def _fill_groups(perm, starts, delay, gain, g_delay, g_gain, g_count):
 def pack_partition(pre: np.ndarray, post_local: np.ndarray, value: np.ndarray,
                    delay: np.ndarray, gain_index: np.ndarray, n_neurons: int,
                    n_gains: int) -> PartitionSynapses:
-    """Pack synapses given in generation order (arrays of equal length) into groups."""
+    """Pack synapses given in generation order (arrays of equal length) into groups.
+
+    ``pre`` holds global ids, ``post_local`` partition-relative ids (uint16), ``delay``
+    steps and ``gain_index`` (uint16 each); ``value`` the stored weights.
+    """
     if pre.size >= 1 << 32:
         raise CapacityError(f"a partition holds {pre.size} synapses, more than 2**32; "
                             "use a smaller partition size")
@@ -118,7 +122,7 @@ def pack_partition(pre: np.ndarray, post_local: np.ndarray, value: np.ndarray,
         raise CapacityError(f"a delay of {delay.max()} steps exceeds {MAX_DELAY_STEPS}; "
                             "use a larger dt")
     perm, starts = _row_order(pre, n_neurons)
-    subkey = delay * n_gains + gain_index
+    subkey = delay.astype(np.int32) * np.int32(n_gains) + gain_index.astype(np.int32)
     _sort_rows(perm, starts, subkey)
     row_grp = np.empty(n_neurons + 1, np.int64)
     n_groups = _count_groups(perm, starts, subkey, row_grp)
@@ -129,5 +133,5 @@ def pack_partition(pre: np.ndarray, post_local: np.ndarray, value: np.ndarray,
     return PartitionSynapses(
         row_syn=starts.astype(np.uint32), row_grp=row_grp.astype(np.uint32),
         g_delay=g_delay, g_gain=g_gain, g_count=g_count,
-        s_index=post_local[perm].astype(np.uint16), s_value=value[perm],
+        s_index=post_local[perm].astype(np.uint16, copy=False), s_value=value[perm],
     )

@@ -95,7 +95,6 @@ class Simulator:
         self._samples: list[np.ndarray] = []
         self._cap = driver.spike_capacity_per_neuron(self.chunk, int(a["ref_steps"].min()))
         self._buffers = driver.empty_buffers(n, net.n_partitions, self.chunk, self._cap)
-        self._update = driver.neuron_kernel(profile.fixed_point)
         self._net_tuple = (
             a["part_start"], a["coef"], a["levels"], a["ref_steps"], a["model_code"],
             a["drive_cdf"], a["drive_guide"], a["drive_table"], a["drive_receptor"],
@@ -216,7 +215,7 @@ class Simulator:
         state = (self.v, self.i_ex, self.i_in, self.refr, self.ring)
         if self.exchange is None:
             got = driver.run_steps(
-                self._update, np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),
+                np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),
                 np.int64(self._cap), state, self._net_tuple, self._buffers, self.rec_mask,
                 rec_gid, rec_step, self._sample_gid, self._sample_part, samples,
                 (self.sat, self.events))
@@ -241,7 +240,7 @@ class Simulator:
         n_rec, t, stop = 0, self.step, self.step + n_steps
         while t < stop:
             d = min(self.chunk, stop - t)
-            m = driver.update_chunk(self._update, np.int64(t), np.int64(d),
+            m = driver.update_chunk(np.int64(t), np.int64(d),
                                     np.int64(self.step), np.int64(self._cap), owned, state,
                                     self._net_tuple, self._buffers, self._sample_gid,
                                     self._sample_part, samples, self.sat)

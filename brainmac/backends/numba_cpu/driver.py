@@ -10,12 +10,12 @@ Per chunk of ``d`` steps (d <= minimum delay, so no spike of the chunk can arriv
 import numpy as np
 from numba import njit, prange
 
-from brainmac.backends.numba_cpu.neuron_kernels import update_fixed, update_float
+from brainmac.backends.numba_cpu.neuron_kernels import update_partition
 from brainmac.backends.numba_cpu.synapse_kernels import deliver_partition
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def update_chunk(update, t, d, t0, cap, owned, state, net, buf, sample_gid, sample_part,
+def update_chunk(t, d, t0, cap, owned, state, net, buf, sample_gid, sample_part,
                  samples, sat):
     """Step the owned partitions ``owned[0] <= p < owned[1]`` through steps [t, t+d).
 
@@ -33,7 +33,7 @@ def update_chunk(update, t, d, t0, cap, owned, state, net, buf, sample_gid, samp
         n0, n1 = part_start[p], part_start[p + 1]
         offset = n0 * cap
         for s in range(d):
-            c = update(p, t + s, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr,
+            c = update_partition(p, t + s, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr,
                        coef, levels, ref_steps, model_code, drive_cdf, drive_guide,
                        drive_table, drive_receptor, key, frac_bits, smax, sat,
                        part_spikes, offset)
@@ -85,10 +85,10 @@ def record_chunk(m, spike_gid, spike_step, rec_mask, rec_gid, rec_step, n_rec):
 
 
 @njit(cache=True, nogil=True)
-def run_steps(update, t0, n_steps, chunk, cap, state, net, buf, rec_mask, rec_gid, rec_step,
+def run_steps(t0, n_steps, chunk, cap, state, net, buf, rec_mask, rec_gid, rec_step,
               sample_gid, sample_part, samples, counters):
     """Advance every partition ``n_steps`` from step ``t0`` in one process; returns the
-    number of spikes recorded. ``update`` is the neuron kernel (fixed or float)."""
+    number of spikes recorded."""
     sat, events = counters
     chunk_gid, chunk_step = buf[2], buf[3]
     owned = (0, net[0].size - 1)
@@ -96,17 +96,12 @@ def run_steps(update, t0, n_steps, chunk, cap, state, net, buf, rec_mask, rec_gi
     t = t0
     while t < t0 + n_steps:
         d = min(chunk, t0 + n_steps - t)
-        m = update_chunk(update, t, d, t0, cap, owned, state, net, buf, sample_gid,
+        m = update_chunk(t, d, t0, cap, owned, state, net, buf, sample_gid,
                          sample_part, samples, sat)
         deliver_chunk(m, chunk_gid, chunk_step, owned, state, net, events)
         n_rec = record_chunk(m, chunk_gid, chunk_step, rec_mask, rec_gid, rec_step, n_rec)
         t += d
     return n_rec
-
-
-def neuron_kernel(fixed_point: bool):
-    """The neuron update kernel of a profile."""
-    return update_fixed if fixed_point else update_float
 
 
 def spike_capacity_per_neuron(chunk: int, min_ref_steps: int) -> int:

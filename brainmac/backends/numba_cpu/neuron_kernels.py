@@ -1,4 +1,4 @@
-"""Neuron update kernels: one partition, one step. Symbols as in brainmac.compile.neurons.
+"""Neuron update kernel: one partition, one step. Symbols as in brainmac.compile.neurons.
 
 Order within a step, as NEST's iaf_psc_exp / iaf_psc_delta:
 1. read and clear this step's ring slot (plus the Poisson drive's events);
@@ -6,18 +6,64 @@ Order within a step, as NEST's iaf_psc_exp / iaf_psc_delta:
    lif_delta: V <- P22 V + const + input unless refractory (input then dropped); V >= v_min;
 3. V >= threshold: spike, V <- reset, clamp for ref_steps steps.
 
-Fixed point: products are summed in int64 and rounded back with a counter-based dither
-(stochastic rounding, unbiased: plain truncation would make small values stall), then
-saturated to +-smax with every saturation counted in ``sat[p] = (V, I_ex, I_in)``.
+One kernel serves every profile. The three helpers below are specialized by numba on the
+state type at compile time (no branch on the profile in the loop):
+- fixed point (integer state): products are summed in int64 and rounded back with a
+  counter-based dither (stochastic rounding, unbiased: plain truncation would make small
+  values stall), then saturated to +-smax with every saturation counted in
+  ``sat[p] = (V, I_ex, I_in)``;
+- float state: plain IEEE arithmetic in the state's precision.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from brainmac.rng import GOLDEN, hash3, mix64, uniform_hi
 
 GUIDE_SIZE = 64
 _S32 = np.uint64(32)
+
+
+def widen(x):
+    """The compute type of a state value: int64 for integers, itself for floats."""
+
+
+def round_state(acc, dither, frac_bits):
+    """Fixed point: (acc + dither) >> frac_bits. Float: acc."""
+
+
+def saturate(x, smax, sat, p, which):
+    """Fixed point: clip to +-smax and count. Float: x."""
+
+
+@overload(widen, inline="always")
+def _widen(x):
+    if isinstance(x, types.Integer):
+        return lambda x: np.int64(x)
+    return lambda x: x
+
+
+@overload(round_state, inline="always")
+def _round_state(acc, dither, frac_bits):
+    if isinstance(acc, types.Integer):
+        return lambda acc, dither, frac_bits: (acc + np.int64(dither)) >> frac_bits
+    return lambda acc, dither, frac_bits: acc
+
+
+@overload(saturate, inline="always")
+def _saturate(x, smax, sat, p, which):
+    if isinstance(x, types.Integer):
+        def clip(x, smax, sat, p, which):
+            if x > smax:
+                sat[p, which] += 1
+                return smax
+            if x < -smax:
+                sat[p, which] += 1
+                return -smax
+            return x
+        return clip
+    return lambda x, smax, sat, p, which: x
 
 
 @njit(inline="always", cache=True)
@@ -30,22 +76,14 @@ def poisson_events(h, p, cdf, guide):
     return k
 
 
-@njit(inline="always", cache=True)
-def _saturate(x, smax, sat, p, which):
-    if x > smax:
-        sat[p, which] += 1
-        return smax
-    if x < -smax:
-        sat[p, which] += 1
-        return -smax
-    return x
-
-
 @njit(cache=True, nogil=True)
-def update_fixed(p, t, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr, coef, levels,
-                 ref_steps, model_code, drive_cdf, drive_guide, drive_table, drive_receptor,
-                 key, frac_bits, smax, sat, spikes, offset):
-    """Step neurons [n0, n1) of partition p at step t (fixed point); returns the spike count."""
+def update_partition(p, t, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr, coef, levels,
+                     ref_steps, model_code, drive_cdf, drive_guide, drive_table,
+                     drive_receptor, key, frac_bits, smax, sat, spikes, offset):
+    """Step neurons [n0, n1) of partition p at step t; returns the spike count.
+
+    Spikes are written to ``spikes[offset:]`` as global neuron ids, ascending.
+    """
     base_ex = (t % n_slots) * 2 * n_total
     base_in = base_ex + n_total
     p22, p21e, p21i, p11e, p11i, const = (coef[p, 0], coef[p, 1], coef[p, 2], coef[p, 3],
@@ -55,85 +93,38 @@ def update_fixed(p, t, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr, coef
     has_drive = drive_cdf[p, 0] < 1.0
     rec_drive = drive_receptor[p]
     is_exp = model_code[p] == 1
-    n_spikes = 0
-    for i in range(n0, n1):
-        in_ex = np.int64(ring[base_ex + i])
-        in_in = np.int64(ring[base_in + i])
-        ring[base_ex + i] = 0
-        ring[base_in + i] = 0
-        h = hash3(key, i, t)
-        if has_drive:
-            drive = np.int64(drive_table[p, poisson_events(h, p, drive_cdf, drive_guide)])
-            if rec_drive == 0:
-                in_ex += drive
-            else:
-                in_in += drive
-        x = np.int64(v[i])
-        if is_exp:
-            h2 = mix64(h + GOLDEN)
-            if refr[i] == 0:
-                acc = p22 * x + p21e * np.int64(i_ex[i]) + p21i * np.int64(i_in[i]) + const
-                x = (acc + np.int64(h & mask)) >> frac_bits
-            else:
-                refr[i] -= 1
-            ie = ((p11e * np.int64(i_ex[i]) + np.int64(h2 & mask)) >> frac_bits) + in_ex
-            ii = ((p11i * np.int64(i_in[i]) + np.int64((h2 >> _S32) & mask)) >> frac_bits) + in_in
-            i_ex[i] = _saturate(ie, smax, sat, p, 1)
-            i_in[i] = _saturate(ii, smax, sat, p, 2)
-        elif refr[i] == 0:
-            x = ((p22 * x + const + np.int64(h & mask)) >> frac_bits) + in_ex + in_in
-            x = max(x, v_min)
-        else:
-            refr[i] -= 1
-        x = _saturate(x, smax, sat, p, 0)
-        if x >= theta:
-            x = reset
-            refr[i] = ref_steps[p]
-            spikes[offset + n_spikes] = i
-            n_spikes += 1
-        v[i] = x
-    return n_spikes
-
-
-@njit(cache=True, nogil=True)
-def update_float(p, t, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr, coef, levels,
-                 ref_steps, model_code, drive_cdf, drive_guide, drive_table, drive_receptor,
-                 key, frac_bits, smax, sat, spikes, offset):
-    """Step neurons [n0, n1) of partition p at step t (float32 or float64 state)."""
-    base_ex = (t % n_slots) * 2 * n_total
-    base_in = base_ex + n_total
-    p22, p21e, p21i, p11e, p11i, const = (coef[p, 0], coef[p, 1], coef[p, 2], coef[p, 3],
-                                          coef[p, 4], coef[p, 5])
-    theta, reset, v_min = levels[p, 0], levels[p, 1], levels[p, 2]
-    has_drive = drive_cdf[p, 0] < 1.0
-    rec_drive = drive_receptor[p]
-    is_exp = model_code[p] == 1
     zero = ring[0] - ring[0]
     n_spikes = 0
     for i in range(n0, n1):
-        in_ex = ring[base_ex + i]
-        in_in = ring[base_in + i]
+        in_ex = widen(ring[base_ex + i])
+        in_in = widen(ring[base_in + i])
         ring[base_ex + i] = zero
         ring[base_in + i] = zero
+        h = hash3(key, i, t)
         if has_drive:
-            drive = drive_table[p, poisson_events(hash3(key, i, t), p, drive_cdf, drive_guide)]
+            drive = widen(drive_table[p, poisson_events(h, p, drive_cdf, drive_guide)])
             if rec_drive == 0:
                 in_ex += drive
             else:
                 in_in += drive
-        x = v[i]
+        x = widen(v[i])
         if is_exp:
+            h2 = mix64(h + GOLDEN)
+            ie, ii = widen(i_ex[i]), widen(i_in[i])
             if refr[i] == 0:
-                x = p22 * x + p21e * i_ex[i] + p21i * i_in[i] + const
+                x = round_state(p22 * x + p21e * ie + p21i * ii + const, h & mask, frac_bits)
             else:
                 refr[i] -= 1
-            i_ex[i] = p11e * i_ex[i] + in_ex
-            i_in[i] = p11i * i_in[i] + in_in
+            ie = round_state(p11e * ie, h2 & mask, frac_bits) + in_ex
+            ii = round_state(p11i * ii, (h2 >> _S32) & mask, frac_bits) + in_in
+            i_ex[i] = saturate(ie, smax, sat, p, 1)
+            i_in[i] = saturate(ii, smax, sat, p, 2)
         elif refr[i] == 0:
-            x = p22 * x + const + in_ex + in_in
+            x = round_state(p22 * x + const, h & mask, frac_bits) + in_ex + in_in
             x = max(x, v_min)
         else:
             refr[i] -= 1
+        x = saturate(x, smax, sat, p, 0)
         if x >= theta:
             x = reset
             refr[i] = ref_steps[p]
