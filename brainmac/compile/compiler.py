@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numba import njit
 
 from brainmac import rng
 from brainmac.compile.compiled import CompiledNetwork
@@ -66,6 +67,22 @@ def partition_bounds(net: Network, partition_size: int) -> tuple[np.ndarray, np.
     return np.array([*starts, offset], np.int64), np.array(pops, np.int64)
 
 
+@njit(cache=True, nogil=True)
+def _tally_block(value, weight, gain_index, lsb, count, sum_rel, max_rel, clipped):
+    """Add one block's relative weight errors (and clipped weights) per gain index."""
+    for s in range(value.size):
+        gi = gain_index[s]
+        stored = float(value[s])
+        count[gi] += 1
+        if abs(weight[s]) > (abs(stored) + 0.5) * lsb[gi]:
+            clipped[gi] += 1
+        if weight[s] != 0.0:
+            rel = abs(stored * lsb[gi] - weight[s]) / abs(weight[s])
+            sum_rel[gi] += rel
+            if rel > max_rel[gi]:
+                max_rel[gi] = rel
+
+
 class _QuantizationTally:
     """Sums of the relative weight error per gain index, merged over partitions."""
 
@@ -77,18 +94,9 @@ class _QuantizationTally:
         self.clipped = np.zeros(n_gains, np.int64)
 
     def add(self, block: SynapseBlock, lsb: np.ndarray) -> None:
-        actual = block.value.astype(np.float64) * lsb[block.gain_index]
-        nonzero = block.weight != 0
-        rel = np.zeros(block.weight.size)
-        rel[nonzero] = np.abs(actual[nonzero] - block.weight[nonzero]) / np.abs(
-            block.weight[nonzero])
-        clipped = np.abs(block.weight) > (np.abs(block.value.astype(np.float64)) + 0.5) * lsb[
-            block.gain_index]
         with self.lock:
-            np.add.at(self.clipped, block.gain_index, clipped)
-            np.add.at(self.count, block.gain_index, 1)
-            np.add.at(self.sum_rel, block.gain_index, rel)
-            np.maximum.at(self.max_rel, block.gain_index, rel)
+            _tally_block(block.value, block.weight, block.gain_index, lsb, self.count,
+                         self.sum_rel, self.max_rel, self.clipped)
 
 
 SUB_BLOCK_SYNAPSES = 1 << 21  # synapses generated at once: bounds the float temporaries

@@ -103,7 +103,8 @@ def population_numerics(pop: Population, profile: Profile, dt_ms: float,
     prop = propagators(p, dt_ms)
     is_exp = p.model == "lif_exp"
     if profile.fixed_point:
-        v_lsb = _pow2_at_least(voltage_span_mv(pop) * profile.headroom / profile.state_max)
+        headroom = profile.headroom_exp if is_exp else profile.headroom_delta
+        v_lsb = _pow2_at_least(voltage_span_mv(pop) * headroom / profile.state_max)
         v_range = v_lsb * profile.state_max
         tau_min = min(p.values.get("tau_syn_ex", 1.0), p.values.get("tau_syn_in", 1.0))
         i_lsb = _pow2_at_least(p["C_m"] * v_range / tau_min / profile.state_max) if is_exp else 1.0
