@@ -51,3 +51,15 @@ def delta_net():
 @pytest.fixture
 def exp_net():
     return small_exp_network()
+
+
+def network_with_sources():
+    """A windowed Poisson-source 'thalamus' and a windowed drive onto lif_exp neurons."""
+    net = bm.Network("sources")
+    th = net.population("TH", 40, "poisson_source",
+                        {"rate_hz": 200.0, "start_ms": 20.0, "stop_ms": 35.0})
+    e = net.population("E", 60, "lif_exp", EXP_PARAMS, v_init=bm.Normal(-58.0, 5.0))
+    net.connect(th, e, bm.FixedIndegree(10), bm.Normal(150.0, 15.0), bm.Normal(1.5, 0.75))
+    net.connect(e, e, bm.FixedIndegree(10), 87.8, 1.0)
+    net.add(bm.PoissonDrive(e, 8.0, 87.8, 1500, start_ms=5.0, stop_ms=50.0))
+    return net

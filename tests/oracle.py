@@ -78,6 +78,9 @@ class Oracle:
         coefs = {}
         for pop in net.populations:
             num = nums[pop.name]
+            if pop.model == "poisson_source":  # forgets V each step; its drive makes spikes
+                coefs[pop.name] = [0] * 6 if self.fixed else [0.0] * 6
+                continue
             p22, p21e, p21i, p11e, p11i, p20 = _propagators(pop.neuron, dt_ms)
             i_tot = pop.neuron["I_e"] + dc[pop.name]
             raw = [p22, p21e * num.i_lsb_pa / num.v_lsb_mv, p21i * num.i_lsb_pa / num.v_lsb_mv,
@@ -87,6 +90,10 @@ class Oracle:
         th, reset, vmin = {}, {}, {}
         for pop in net.populations:
             num, p = nums[pop.name], pop.neuron
+            if pop.model == "poisson_source":
+                th[pop.name], reset[pop.name] = 1, 0
+                vmin[pop.name] = -prof.state_max if self.fixed else -math.inf
+                continue
             theta = (p["V_th"] - p["E_L"]) / num.v_lsb_mv
             rs = (p["V_reset"] - p["E_L"]) / num.v_lsb_mv
             vm = (p.values.get("V_min", -math.inf) - p["E_L"]) / num.v_lsb_mv
@@ -97,7 +104,7 @@ class Oracle:
             else:
                 th[pop.name], reset[pop.name], vmin[pop.name] = theta, rs, vm
         self.th, self.reset, self.vmin = (_per_neuron(net, d, cdt) for d in (th, reset, vmin))
-        self.ref = _per_neuron(net, {p.name: round(p.neuron["t_ref"] / dt_ms)
+        self.ref = _per_neuron(net, {p.name: round(p.neuron.values.get("t_ref", 0.0) / dt_ms)
                                      for p in net.populations}, np.int64)
         self.is_exp = _per_neuron(net, {p.name: p.model == "lif_exp" for p in net.populations},
                                   bool)
@@ -116,12 +123,18 @@ class Oracle:
         self.drive_lambda = np.zeros(n)
         self.drive_w = np.zeros(n, self.profile.ring_dtype)
         self.drive_rec = np.zeros(n, np.int64)
+        self.drive_on = np.zeros((n, 2))  # [start, stop) in ms
         offs = self.net.offsets()
         report = {d["drive"]: d for d in compiled.manifest["drives"]}
-        for d in self.net.drives:
-            if not isinstance(d, PoissonDrive):
-                continue
+        drives = [d for d in self.net.drives if isinstance(d, PoissonDrive)]
+        for pop in self.net.populations:
+            if pop.model == "poisson_source":
+                p = pop.neuron
+                drives.append(PoissonDrive(pop, p["rate_hz"], 1.0, 1, p["start_ms"],
+                                           p["stop_ms"]))
+        for d in drives:
             sl = slice(offs[d.target.name], offs[d.target.name] + d.target.size)
+            self.drive_on[sl] = (d.start_ms, d.stop_ms)
             self.drive_lambda[sl] = d.rate_hz * d.indegree * self.dt * 1e-3
             num = nums[d.target.name]
             if self.fixed:
@@ -178,8 +191,11 @@ class Oracle:
         h = step_hash(rng.stream_key(self.seed, rng.STREAM_STEP), n, t)
         u = ((h >> np.uint64(32)).astype(np.float64) + 0.5) / 4294967296.0
         counts = np.zeros(n, np.int64)
+        now = t * self.dt
+        on = (self.drive_on[:, 0] <= now + 1e-9 * self.dt) & (now < self.drive_on[:, 1]
+                                                              - 1e-9 * self.dt)
         for lam, cdf in self.cdfs.items():
-            sel = self.drive_lambda == lam
+            sel = (self.drive_lambda == lam) & on
             counts[sel] = np.searchsorted(cdf, u[sel], side="right")
         if self.fixed:
             drive = counts * self.drive_w.astype(np.int64)

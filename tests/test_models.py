@@ -112,7 +112,7 @@ def test_microcircuit_initial_potentials_and_metadata():
         ({"v0": "zero"}, "v0 must be one of"),
         ({"dt_ms": 0.0}, "dt_ms must be in (0, 1.0] ms, got 0.0"),
         ({"scale": 1e-5}, "leaves population L5I empty"),
-        ({"thalamus": True}, "thalamus=True is not supported yet"),
+        ({"thalamus": "yes"}, "thalamus must be True or False"),
     ],
 )
 def test_microcircuit_bad_arguments(kwargs, fragment):
@@ -177,3 +177,14 @@ def test_registry_and_build():
         build("cortex")
     with pytest.raises(bm.ConfigError, match="model 'brunel'"):
         build("brunel", size=3)
+
+
+def test_microcircuit_thalamus_is_a_windowed_source_onto_l4_and_l6():
+    net = microcircuit(scale=0.1, thalamus=True)
+    th = next(p for p in net.populations if p.name == "TH")
+    assert th.model == "poisson_source" and th.size == 902
+    assert th.neuron["rate_hz"] == 120.0
+    assert (th.neuron["start_ms"], th.neuron["stop_ms"]) == (700.0, 710.0)
+    targets = {p.post.name for p in net.projections if p.pre is th}
+    assert targets == {"L4E", "L4I", "L6E", "L6I"}  # the reference's non-zero probabilities
+    assert all(p.weight.mean > 0 for p in net.projections if p.pre is th)

@@ -21,6 +21,7 @@ ARRAY_DOCS = {
     "drive_guide": "(P, 64) int64: guide table into drive_cdf",
     "drive_table": "(P, L) ring type: input of k Poisson events, k = 0 .. L-1",
     "drive_receptor": "(P,) int64: receptor the drive feeds",
+    "drive_window": "(P, 2) int64: steps [start, stop) in which the drive is on",
     "gain_value": "(G,) ring type: state units per mantissa unit (2**exponent; 1 in float)",
     "gain_receptor": "(G,) int64: receptor of each gain index",
     "v_init": "(N,) state type: initial membrane potential, relative to E_L",

@@ -21,6 +21,7 @@ from brainmac.compile.profiles import Profile, get_profile
 from brainmac.errors import ConfigError
 from brainmac.network.distributions import Normal, check_finite
 from brainmac.network.network import DCDrive, Network, PoissonDrive
+from brainmac.network.neurons import SOURCE_MODELS
 
 DEFAULT_PARTITION_SIZE = 4096  # neurons; a delay slot of a partition's ring stays in L1/L2
 
@@ -38,8 +39,14 @@ def _check_options(dt_ms: float, seed: int, partition_size: int) -> float:
 
 
 def _drives_by_population(net: Network) -> tuple[dict[str, float], dict[str, PoissonDrive]]:
+    """DC per population, and its Poisson drive (a spike source's own train included)."""
     dc: dict[str, float] = {}
     poisson: dict[str, PoissonDrive] = {}
+    for pop in net.populations:
+        if pop.model in SOURCE_MODELS:
+            p = pop.neuron
+            poisson[pop.name] = PoissonDrive(pop, p["rate_hz"], 1.0, 1, p["start_ms"],
+                                             p["stop_ms"])
     for drive in net.drives:
         name = drive.target.name
         if isinstance(drive, DCDrive):
@@ -161,7 +168,7 @@ def _initial_potentials(net: Network, numerics, profile: Profile, seed: int) -> 
                 if isinstance(v0, Normal) else np.array([0.0, float(v0), 0, -math.inf, math.inf]))
         values = np.empty(pop.size)
         _draw(key, start, start + pop.size, np.arange(pop.size + 1, dtype=np.int64), rule, values)
-        rel = (values - pop.neuron["E_L"]) / numerics[pop.name].v_lsb_mv
+        rel = (values - pop.neuron.values.get("E_L", 0.0)) / numerics[pop.name].v_lsb_mv
         if profile.fixed_point:
             smax = profile.state_max
             rel = np.clip(np.floor(rel + 0.5), -smax, smax)
@@ -172,14 +179,16 @@ def _initial_potentials(net: Network, numerics, profile: Profile, seed: int) -> 
 
 def _drive_arrays(net, numerics, poisson, part_pop, profile: Profile, dt_ms: float):
     """Poisson tables and weights per partition, and the drive's quantization report."""
-    tables, weights, receptors, report = [], [], [], []
+    tables, weights, receptors, windows, report = [], [], [], [], []
     for pop in net.populations:
         drive, num = poisson.get(pop.name), numerics[pop.name]
         if drive is None:
             tables.append(poisson_cdf(0.0))
             weights.append(0.0)
             receptors.append(0)
+            windows.append((0, NEVER))
             continue
+        windows.append(drive_window_steps(drive, dt_ms))
         tables.append(poisson_cdf(drive.rate_hz * drive.indegree * dt_ms * 1e-3))
         receptor = int(num.model_code == 1 and drive.weight < 0)
         exponent = choose_gain(abs(drive.weight), num.weight_lsb, profile, f"drive->{pop.name}")
@@ -203,7 +212,18 @@ def _drive_arrays(net, numerics, poisson, part_pop, profile: Profile, dt_ms: flo
         guide[p] = guide_table(cdf[p])
     return {"drive_cdf": cdf, "drive_guide": guide,
             "drive_table": _drive_tables(width, weights, part_pop, profile),
-            "drive_receptor": np.array([receptors[i] for i in part_pop], np.int64)}, report
+            "drive_receptor": np.array([receptors[i] for i in part_pop], np.int64),
+            "drive_window": np.array([windows[i] for i in part_pop], np.int64)}, report
+
+
+NEVER = 2**62  # a step no run reaches: the stop of an open-ended drive
+
+
+def drive_window_steps(drive: PoissonDrive, dt_ms: float) -> tuple[int, int]:
+    """First and stop step of a drive: steps t with start_ms <= t dt < stop_ms."""
+    start = math.ceil(drive.start_ms / dt_ms - 1e-9)
+    stop = NEVER if math.isinf(drive.stop_ms) else math.ceil(drive.stop_ms / dt_ms - 1e-9)
+    return start, min(stop, NEVER)
 
 
 def _drive_tables(width, weights, part_pop, profile: Profile) -> np.ndarray:

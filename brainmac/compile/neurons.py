@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from brainmac.compile.profiles import Profile
 from brainmac.network.distributions import Normal
 from brainmac.network.network import Population
+from brainmac.network.neurons import SOURCE_MODELS
 from brainmac.rng import Z_MAX
 
 
@@ -96,9 +97,19 @@ def _pow2_at_least(x: float) -> float:
     return 2.0 ** math.ceil(math.log2(x))
 
 
+def source_numerics(profile: Profile) -> PopulationNumerics:
+    """A poisson_source as a lif_delta neuron that forgets V every step (P22 = 0), spikes
+    at 1 state unit and is fed its own Poisson drive of weight 1: it spikes in every step
+    with at least one Poisson event."""
+    v_min = -profile.state_max if profile.fixed_point else -math.inf
+    return PopulationNumerics(0, 1.0, 1.0, (0, 0, 0, 0, 0, 0), (1, 0, v_min), 0)
+
+
 def population_numerics(pop: Population, profile: Profile, dt_ms: float,
                         dc_pa: float) -> PopulationNumerics:
     """Scales, propagators and levels of one population for one profile and step."""
+    if pop.model in SOURCE_MODELS:
+        return source_numerics(profile)
     p = pop.neuron
     prop = propagators(p, dt_ms)
     is_exp = p.model == "lif_exp"

@@ -143,9 +143,8 @@ def microcircuit(
     drive : {"poisson", "dc"}
         External input: K_ext Poisson sources of 8 Hz per neuron, or their mean as DC.
     thalamus : bool
-        The reference's optional thalamic pulse. Not expressible with brainmac.network yet
-        (it needs a population of Poisson spike sources active in a time window): raises
-        ConfigError; its parameters are in ``metadata["parameters"]["thalamus"]``.
+        The reference's optional thalamic pulse: a population "TH" of 902 ``poisson_source``
+        neurons at 120 Hz during [700, 710) ms onto L4 and L6 (see ``_add_thalamus``).
     v0 : {"optimized", "original"}
         Initial membrane potentials: per-population normal (reference default) or N(-58, 10).
     dt_ms : float
@@ -180,6 +179,8 @@ def microcircuit(
             net.add(PoissonDrive(pop, BG_RATE_HZ, p["weight_ext_pA"], p["k_ext"][i]))
         if p["dc_pA"][i] != 0.0:
             net.add(DCDrive(pop, p["dc_pA"][i]))
+    if thalamus:
+        _add_thalamus(net, pops, p["thalamus"], scale, k_scale, dt_ms)
     net.metadata.update(
         model="microcircuit",
         sources=list(SOURCES),
@@ -192,6 +193,28 @@ def microcircuit(
         parameters=p,
     )
     return net
+
+
+def _add_thalamus(net: Network, pops, th: dict, scale: float, k_scale: float,
+                  dt_ms: float) -> None:
+    """The reference's thalamic pulse: 902 Poisson sources at 120 Hz for 10 ms from 700 ms,
+    shared by their targets (NEST: parrot neurons fed by a poisson_generator).
+
+    Its synapse numbers scale with ``scale * k_scale`` like the recurrent ones, so that the
+    thalamic in-degree is kept at any scale. (The reference scales them by k_scale only,
+    which multiplies the in-degree by 1/scale on reduced networks.)
+    """
+    source = net.population("TH", th["n_neurons"], "poisson_source", {
+        "rate_hz": th["rate_hz"], "start_ms": th["start_ms"],
+        "stop_ms": th["start_ms"] + th["duration_ms"]})
+    w = th["weight_pA"] / math.sqrt(k_scale)
+    weight = Normal(w, w * WEIGHT_REL_STD, 0.0, None)
+    d = th["delay_mean_ms"]
+    delay = Normal(d, d * th["delay_rel_std"], low=dt_ms)
+    for post, n_full in zip(pops, th["full_num_synapses"], strict=True):
+        n = int(round(n_full * scale * k_scale))
+        if n > 0:
+            net.connect(source, post, FixedTotalNumber(n), weight, delay)
 
 
 def derive_parameters(scale: float, k_scale: float, drive: str, v0: str, dt_ms: float) -> dict:
@@ -288,10 +311,5 @@ def _check_args(scale, k_scale, drive, thalamus, v0, dt_ms) -> None:
         or not (math.isfinite(dt_ms) and 0.0 < dt_ms <= MAX_DT_MS)
     ):
         raise ConfigError(f"microcircuit: dt_ms must be in (0, {MAX_DT_MS}] ms, got {dt_ms!r}")
-    if thalamus:
-        raise ConfigError(
-            "microcircuit: thalamus=True is not supported yet: the thalamic input of the "
-            "reference (902 Poisson neurons at 120 Hz during [700, 710) ms, shared by their "
-            "targets) needs a population of Poisson spike sources with a time window, which "
-            "brainmac.network does not describe; use thalamus=False"
-        )
+    if not isinstance(thalamus, bool):
+        raise ConfigError(f"microcircuit: thalamus must be True or False, got {thalamus!r}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import math
 from dataclasses import dataclass, field
 
 from brainmac.errors import ConfigError
 from brainmac.network.connectors import Connector, Explicit
 from brainmac.network.distributions import Normal, Value, as_value, check_finite, value_mean
-from brainmac.network.neurons import NeuronParams, neuron_params
+from brainmac.network.neurons import SOURCE_MODELS, NeuronParams, neuron_params
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Population:
     size : int
         Number of neurons, > 0.
     model : str
-        ``"lif_delta"`` or ``"lif_exp"``.
+        ``"lif_delta"``, ``"lif_exp"`` or ``"poisson_source"``.
     params : mapping, optional
         Neuron parameters in NEST's names and units (see ``brainmac.network.neurons``).
     v_init : float or Normal
@@ -44,7 +45,7 @@ class Population:
                               f"got {self.size!r}")
         object.__setattr__(self, "size", int(self.size))
         object.__setattr__(self, "neuron", neuron_params(self.model, self.params))
-        v0 = self.neuron["E_L"] if self.v_init is None else self.v_init
+        v0 = self.neuron.values.get("E_L", 0.0) if self.v_init is None else self.v_init
         object.__setattr__(self, "v_init", as_value(f"{self.name}.v_init (mV)", v0))
 
 
@@ -93,17 +94,24 @@ class PoissonDrive:
     """Independent Poisson input to every neuron of a population, drawn per neuron per step.
 
     Equivalent to ``indegree`` independent Poisson sources of ``rate_hz`` each, all with
-    ``weight`` (pA or mV); not stored as synapses.
+    ``weight`` (pA or mV); not stored as synapses. Active in the steps whose start time t
+    satisfies ``start_ms <= t < stop_ms``.
     """
 
     target: Population
     rate_hz: float
     weight: float
     indegree: int = 1
+    start_ms: float = 0.0
+    stop_ms: float = math.inf
 
     def __post_init__(self) -> None:
         check_finite("PoissonDrive.rate_hz", self.rate_hz)
         check_finite("PoissonDrive.weight", self.weight)
+        check_finite("PoissonDrive.start_ms", self.start_ms)
+        if math.isnan(self.stop_ms) or not self.stop_ms > self.start_ms >= 0:
+            raise ConfigError(f"PoissonDrive needs 0 <= start_ms < stop_ms, got "
+                              f"start_ms={self.start_ms}, stop_ms={self.stop_ms}")
         if self.rate_hz < 0:
             raise ConfigError(f"PoissonDrive.rate_hz must be >= 0 Hz, got {self.rate_hz}")
         if int(self.indegree) != self.indegree or self.indegree < 0:
@@ -147,9 +155,11 @@ class Network:
         elif isinstance(item, Projection):
             self._check_member(item.pre)
             self._check_member(item.post)
+            self._check_not_source(item.post, "synapses")
             self.projections.append(item)
         elif isinstance(item, PoissonDrive | DCDrive):
             self._check_member(item.target)
+            self._check_not_source(item.target, "a drive")
             self.drives.append(item)
         else:
             raise ConfigError(f"cannot add {type(item).__name__} to a Network")
@@ -177,6 +187,12 @@ class Network:
             out[pop.name] = start
             start += pop.size
         return out
+
+    @staticmethod
+    def _check_not_source(pop: Population, what: str) -> None:
+        if pop.model in SOURCE_MODELS:
+            raise ConfigError(f"population {pop.name!r} is a {pop.model}: it cannot receive "
+                              f"{what}")
 
     def _check_member(self, pop: Population) -> None:
         if not any(p is pop for p in self.populations):

@@ -10,6 +10,11 @@ negative ones onto the inhibitory current::
 
 Both are integrated exactly on the time grid (Rotter & Diesmann 1999), emit a spike when
 V >= V_th, reset V to V_reset and clamp it there for t_ref.
+
+``poisson_source`` is a spike source, NEST's ``parrot_neuron`` fed by its own
+``poisson_generator``: each neuron emits an independent Poisson train of ``rate_hz`` between
+``start_ms`` and ``stop_ms`` (at most one spike per step, as any neuron on the grid), and
+its spikes reach all its targets, so that targets share inputs (e.g. a thalamus).
 """
 
 from __future__ import annotations
@@ -39,9 +44,16 @@ _EXP = dict(
     tau_syn_in=(2.0, "ms", "inhibitory synaptic time constant"),
 )
 
+_SOURCE = {
+    "rate_hz": (0.0, "Hz", "rate of each neuron's Poisson train"),
+    "start_ms": (0.0, "ms", "first time a spike can occur"),
+    "stop_ms": (math.inf, "ms", "no spike at or after this time"),
+}
 MODELS: Mapping[str, Mapping[str, tuple[float, str, str]]] = MappingProxyType(
-    {"lif_delta": MappingProxyType(_DELTA), "lif_exp": MappingProxyType(_EXP)}
+    {"lif_delta": MappingProxyType(_DELTA), "lif_exp": MappingProxyType(_EXP),
+     "poisson_source": MappingProxyType(_SOURCE)}
 )
+SOURCE_MODELS = frozenset({"poisson_source"})
 #: The unit of a synaptic weight, per model.
 WEIGHT_UNIT = MappingProxyType({"lif_delta": "mV", "lif_exp": "pA"})
 _POSITIVE = ("C_m", "tau_m", "tau_syn_ex", "tau_syn_in")
@@ -76,10 +88,12 @@ def neuron_params(model: str, params: Mapping[str, float] | None) -> NeuronParam
         )
     values = {name: default for name, (default, _, _) in spec.items()}
     for name, value in params.items():
-        if name == "V_min" and float(value) == -math.inf:
-            values[name] = -math.inf
+        if name in ("V_min", "stop_ms") and abs(float(value)) == math.inf:
+            values[name] = float(value)
             continue
         values[name] = check_finite(f"{model}.{name} ({spec[name][1]})", value)
+    if model in SOURCE_MODELS:
+        return _check_source(model, values)
     for name in _POSITIVE:
         if name in values and values[name] <= 0:
             raise ConfigError(f"{model}.{name} must be > 0 {spec[name][1]}, got {values[name]}")
@@ -89,4 +103,15 @@ def neuron_params(model: str, params: Mapping[str, float] | None) -> NeuronParam
         raise ConfigError(
             f"{model}.V_reset ({values['V_reset']} mV) must be below V_th ({values['V_th']} mV)"
         )
+    return NeuronParams(model, MappingProxyType(values))
+
+
+def _check_source(model: str, values: dict) -> NeuronParams:
+    if values["rate_hz"] < 0:
+        raise ConfigError(f"{model}.rate_hz must be >= 0 Hz, got {values['rate_hz']}")
+    if values["start_ms"] < 0:
+        raise ConfigError(f"{model}.start_ms must be >= 0 ms, got {values['start_ms']}")
+    if not values["stop_ms"] > values["start_ms"]:
+        raise ConfigError(f"{model}.stop_ms ({values['stop_ms']}) must be after start_ms "
+                          f"({values['start_ms']})")
     return NeuronParams(model, MappingProxyType(values))

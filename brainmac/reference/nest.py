@@ -212,12 +212,28 @@ def _create_populations(nest, network: Network) -> dict:
             dc[drive.target.name] += drive.amplitude_pa
     nodes = {}
     for pop in network.populations:
+        if pop.model == "poisson_source":
+            nodes[pop.name] = _poisson_source(nest, pop)
+            continue
         params = {k: v for k, v in pop.neuron.values.items() if math.isfinite(v)}
         params["I_e"] = params.get("I_e", 0.0) + dc[pop.name]
         created = nest.Create(NEST_MODELS[pop.model], pop.size, params=params)
         created.set(V_m=_parameter(nest, pop.v_init))
         nodes[pop.name] = created
     return nodes
+
+
+def _poisson_source(nest, pop):
+    """parrot_neurons, each repeating its own train of one poisson_generator (NEST's
+    generators give every target an independent train) active in [start_ms, stop_ms)."""
+    p = pop.neuron
+    params = {"rate": p["rate_hz"], "start": p["start_ms"]}
+    if math.isfinite(p["stop_ms"]):
+        params["stop"] = p["stop_ms"]
+    generator = nest.Create("poisson_generator", params=params)
+    parrots = nest.Create("parrot_neuron", pop.size)
+    nest.Connect(generator, parrots, "all_to_all", {"delay": nest.resolution})
+    return parrots
 
 
 def _parameter(nest, value, default_low: float | None = None):
@@ -298,7 +314,10 @@ def _connect_drives(nest, network: Network, nodes: dict, dt_ms: float) -> None:
     for drive in network.drives:
         if not isinstance(drive, PoissonDrive) or drive.rate_hz * drive.indegree == 0:
             continue
-        gen = nest.Create("poisson_generator", params={"rate": drive.rate_hz * drive.indegree})
+        params = {"rate": drive.rate_hz * drive.indegree, "start": drive.start_ms}
+        if math.isfinite(drive.stop_ms):
+            params["stop"] = drive.stop_ms
+        gen = nest.Create("poisson_generator", params=params)
         nest.Connect(
             gen,
             nodes[drive.target.name],
