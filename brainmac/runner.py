@@ -7,6 +7,7 @@ job measures goes into ``report.json`` in the output directory, next to ``spikes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
@@ -14,7 +15,7 @@ import resource
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,17 @@ from brainmac.analysis.stats import CORRELATION_BIN_MS
 from brainmac.compile import compile_network
 from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE
 from brainmac.engine import Simulator
-from brainmac.errors import ConfigError
+from brainmac.errors import ConfigError, StoreError
 from brainmac.io import SpikeWriter
+from brainmac.store import is_store_dir, open_store, read_manifest
+from brainmac.store.checkpoint import (
+    kept_spikes,
+    load_checkpoint,
+    merge_spikes,
+    resumed_writer,
+    save_checkpoint,
+    segments,
+)
 
 OUTPUT_MARKER = ".brainmac-output"  # a directory holding this file is ours to overwrite
 BYTES_PER_SPIKE_ON_DISK = 16  # SONATA: float64 time + uint64 id
@@ -56,6 +66,7 @@ class JobConfig:
     record: str | float | list[str] = "all"
     out: str = "brainmac-out"
     partition_size: int | None = None
+    checkpoint_every_ms: float | None = None
 
 
 @dataclass
@@ -72,7 +83,10 @@ def check_times(cfg: JobConfig) -> None:
     """Refuse durations that are negative or not whole multiples of dt, before any work."""
     if not (math.isfinite(cfg.dt_ms) and cfg.dt_ms > 0):
         raise ConfigError(f"--dt must be > 0 ms, got {cfg.dt_ms}")
-    for name, value in (("--duration", cfg.duration_ms), ("--warmup", cfg.warmup_ms)):
+    checks = [("--duration", cfg.duration_ms), ("--warmup", cfg.warmup_ms)]
+    if cfg.checkpoint_every_ms is not None:
+        checks.append(("--checkpoint-every", cfg.checkpoint_every_ms))
+    for name, value in checks:
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value} ms")
         steps = value / cfg.dt_ms
@@ -81,6 +95,8 @@ def check_times(cfg: JobConfig) -> None:
                               "change one of them")
     if cfg.duration_ms <= 0:
         raise ConfigError("--duration must be > 0")
+    if cfg.checkpoint_every_ms is not None and cfg.checkpoint_every_ms <= 0:
+        raise ConfigError("--checkpoint-every must be > 0")
 
 
 def prepare_output(out: str | Path) -> Path:
@@ -185,23 +201,34 @@ def population_table(net_pops: list[dict], spikes: dict, t0: float, t1: float,
     return summary
 
 
-def execute(cfg: JobConfig, hooks: Hooks | None = None) -> dict:
-    """Run one job and write its output directory; returns the report (also report.json)."""
+def execute(cfg: JobConfig, hooks: Hooks | None = None, resume: bool = False) -> dict:
+    """Run one job and write its output directory; returns the report (also report.json).
+
+    ``cfg.model`` may be a store directory (``brainmac compile``): the run then uses its
+    memory-mapped arrays, profile, dt and seed. ``cfg.checkpoint_every_ms`` writes
+    checkpoints into ``OUT/checkpoint``; ``resume`` continues from the last one.
+    Started by ``mpiexec`` with several ranks, the job runs distributed over them.
+    """
+    distributed = _execute_distributed(cfg, hooks, resume)
+    if distributed is not None:
+        return distributed
     hooks = hooks or Hooks()
+    cfg = store_config(cfg)
     check_times(cfg)
     out = prepare_output(cfg.out)
-    hooks.stage("building the network")
+    resumed = load_checkpoint(out) if resume else None
     start = time.perf_counter()
-    net = build_network(cfg)
-    check_disk(out, net.n_neurons, (cfg.warmup_ms + cfg.duration_ms) / 1000.0)
-    hooks.stage("compiling")
-    threads = cfg.threads or _cpu_count()
-    compiled = compile_network(net, cfg.profile, cfg.dt_ms, cfg.seed,
-                               partition_size=cfg.partition_size or DEFAULT_PARTITION_SIZE,
-                               threads=threads, progress=hooks.compile_progress)
+    compiled = _compiled(cfg, out, hooks)
     build_s = time.perf_counter() - start
+    identity = _network_identity(cfg, compiled)
+    if resumed is not None and resumed.index["network"] != identity:
+        raise ConfigError(f"the checkpoint in {out} was written for another network "
+                          f"({resumed.index['network']}); this one is {identity}")
     sizes = {p["name"]: p["size"] for p in compiled.populations}
-    with SpikeWriter(out / "spikes.h5", sizes) as writer:
+    kept = kept_spikes(out / "spikes.h5", resumed.index["spikes_written"]) if resumed else {}
+    opened = resumed_writer(out / "spikes.h5", sizes, kept) if resumed else \
+        SpikeWriter(out / "spikes.h5", sizes)
+    with opened as writer:
         starts = {p["name"]: p["start"] for p in compiled.populations}
         bounds = np.array([p["start"] for p in compiled.populations] + [compiled.n_neurons])
         names = [p["name"] for p in compiled.populations]
@@ -212,29 +239,107 @@ def execute(cfg: JobConfig, hooks: Hooks | None = None) -> dict:
                 sel = owner == k
                 if sel.any():
                     writer.append(name, step[sel] * cfg.dt_ms, gid[sel] - starts[name])
-            writer.flush()
+            if not cfg.checkpoint_every_ms:  # else flushed at checkpoints only, so that a
+                writer.flush()               # kill rarely lands inside an HDF5 flush
 
         sim = Simulator(compiled, threads=cfg.threads, record=cfg.record, spike_sink=sink)
         hooks.stage("compiling kernels")
         jit_s = sim.compile_kernels()
+        if resumed is not None:
+            sim.restore(resumed.state)
         hooks.stage("simulating")
-        sim.run(cfg.warmup_ms + cfg.duration_ms, progress=hooks.run_progress)
-    spikes = sim.spikes()
+        _simulate(cfg, sim, out, writer, identity, hooks)
+    spikes = merge_spikes(kept, sim.spikes())
     t0, t1 = cfg.warmup_ms, cfg.warmup_ms + cfg.duration_ms
     hooks.stage("analyzing")
-    report = _report(cfg, net, compiled, sim, spikes, build_s, jit_s, t0, t1)
+    report = _report(cfg, compiled.manifest, compiled, sim, spikes, build_s, jit_s, t0, t1)
     _plots(out, spikes, sizes, t0, t1)
     write_json(out / "report.json", report)
     return report
 
 
-def _report(cfg, net, compiled, sim, spikes, build_s, jit_s, t0, t1) -> dict:
+def _execute_distributed(cfg: JobConfig, hooks: Hooks | None, resume: bool) -> dict | None:
+    """The job over MPI ranks (:mod:`brainmac.parallel`) when an MPI launcher started
+    several; None in a plain process."""
+    from brainmac.parallel import mpi_context
+
+    context = mpi_context()
+    if context is None:
+        return None
+    from brainmac.parallel.job import execute_distributed
+
+    return execute_distributed(cfg, hooks, context, resume)
+
+
+def store_config(cfg: JobConfig) -> JobConfig:
+    """For a job on a store, the config with the store's profile, dt and seed."""
+    if not is_store_dir(cfg.model):
+        return cfg
+    manifest = read_manifest(cfg.model)
+    return replace(cfg, profile=manifest["profile"], dt_ms=manifest["dt_ms"],
+                   seed=manifest["seed"])
+
+
+def job_config_from_dict(data: dict, where: str) -> JobConfig:
+    """The JobConfig a checkpoint recorded; StoreError naming ``where`` if it is not one."""
+    known = {f.name for f in fields(JobConfig)}
+    if set(data) - known:
+        raise StoreError(f"{where}: unknown job options {sorted(set(data) - known)}")
+    return JobConfig(**data)
+
+
+def _compiled(cfg: JobConfig, out: Path, hooks: Hooks):
+    """The job's compiled network: opened from a store, or built and compiled in memory."""
+    seconds = (cfg.warmup_ms + cfg.duration_ms) / 1000.0
+    if is_store_dir(cfg.model):
+        hooks.stage("opening the store")
+        compiled = open_store(cfg.model)
+        check_disk(out, compiled.n_neurons, seconds)
+        return compiled
+    hooks.stage("building the network")
+    net = build_network(cfg)
+    check_disk(out, net.n_neurons, seconds)
+    hooks.stage("compiling")
+    return compile_network(net, cfg.profile, cfg.dt_ms, cfg.seed,
+                           partition_size=cfg.partition_size or DEFAULT_PARTITION_SIZE,
+                           threads=cfg.threads or _cpu_count(),
+                           progress=hooks.compile_progress)
+
+
+def _network_identity(cfg: JobConfig, compiled) -> dict:
+    """What a checkpoint must find again on resume: sizes, and a store's manifest digest."""
+    out = {"neurons": compiled.n_neurons, "synapses": compiled.n_synapses}
+    if is_store_dir(cfg.model):
+        digest = hashlib.blake2b((Path(cfg.model) / "manifest.json").read_bytes())
+        out["manifest_blake2b"] = digest.hexdigest()[:32]
+    return out
+
+
+def _simulate(cfg: JobConfig, sim: Simulator, out: Path, writer, identity: dict,
+              hooks: Hooks) -> None:
+    """Run to the job's end, in segments that end on checkpoints if asked for."""
+    total = sim.steps_for(cfg.warmup_ms + cfg.duration_ms)
+    every = sim.steps_for(cfg.checkpoint_every_ms) if cfg.checkpoint_every_ms else total
+    for n in segments(sim.step, total, max(every, 1)):
+        first = sim.step
+        progress = None if hooks.run_progress is None else (
+            lambda done, _n, s, first=first: hooks.run_progress(first + done, total, s))
+        sim.run(n * cfg.dt_ms, progress=progress)
+        if cfg.checkpoint_every_ms and sim.step < total:
+            writer.flush()
+            save_checkpoint(out, sim.state(), asdict(cfg),
+                            {name: writer.n_spikes(name) for name in writer.sizes},
+                            identity, writer.path)
+
+
+def _report(cfg, manifest, compiled, sim, spikes, build_s, jit_s, t0, t1) -> dict:
     bio_s = sim.time_ms / 1000.0
     wall = sim.stats.wall_s
+    metadata = manifest["metadata"]
     pops = population_table(compiled.populations, spikes, t0, t1,
-                            net.metadata.get("reference_rates_hz", {}))
+                            metadata.get("reference_rates_hz", {}))
     return {
-        "model": cfg.model, "network": net.name, "config": asdict(cfg),
+        "model": cfg.model, "network": manifest["network"], "config": asdict(cfg),
         "profile": compiled.profile.name, "dt_ms": cfg.dt_ms, "seed": cfg.seed,
         "threads": sim.threads, "versions": versions(),
         "neurons": compiled.n_neurons, "synapses": compiled.n_synapses,
@@ -257,8 +362,8 @@ def _report(cfg, net, compiled, sim, spikes, build_s, jit_s, t0, t1) -> dict:
         "analysis_window_ms": [t0, t1],
         "correlation_bin_ms": CORRELATION_BIN_MS,
         "populations": pops,
-        "reference_rates_source": net.metadata.get("reference_rates_source"),
-        "parameters": net.metadata.get("parameters", {}),
+        "reference_rates_source": metadata.get("reference_rates_source"),
+        "parameters": metadata.get("parameters", {}),
     }
 
 

@@ -23,7 +23,8 @@ def register(sub) -> None:
         "raster.png and rates.png into the output directory.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model_arg", nargs="?", metavar="MODEL", default=None,
-                   help=f"model to run: {' | '.join(MODELS)} (same as --model)")
+                   help=f"model to run: {' | '.join(MODELS)} (same as --model), or a store "
+                   "directory written by `brainmac compile` (run from its memory-mapped arrays)")
     p.add_argument("--model", default=None, help="model to run (default: microcircuit)")
     p.add_argument("--scale", type=positive_float, default=1.0,
                    help="fraction of neurons, in (0, 1] (Brunel: order = 2500 x scale)")
@@ -35,38 +36,108 @@ def register(sub) -> None:
                    help="measured biological time after warm-up (1s, 500ms, or ms)")
     p.add_argument("--warmup", type=duration_ms, default=500.0,
                    help="biological time simulated before the measured window")
-    p.add_argument("--dt", type=positive_float, default=0.1, help="time step in ms")
-    p.add_argument("--precision", choices=PROFILES, default="seed",
-                   help="numeric profile: seed = int8 weights, 16-bit state")
-    p.add_argument("--seed", type=int, default=1, help="seed of every random draw")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="time step in ms (default 0.1; a store's own)")
+    p.add_argument("--precision", choices=PROFILES, default=None,
+                   help="numeric profile: seed = int8 weights, 16-bit state (default seed; "
+                   "a store's own)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of every random draw (default 1; a store's own)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="worker threads (default: all cores)")
     p.add_argument("--out", default=None, help="output directory (default: brainmac-out/MODEL)")
     p.add_argument("--record", type=record_spec, default="all",
                    help="spikes to keep: all, none, a fraction (0.1) or populations (L4E,L4I)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
+    p.add_argument("--checkpoint-every", type=duration_ms, default=None, metavar="TIME",
+                   help="write the dynamic state to OUT/checkpoint every TIME of biological "
+                   "time (1s, 500ms), flushing the spike file")
+    p.add_argument("--resume", default=None, metavar="OUTDIR",
+                   help="continue the interrupted run in OUTDIR from its last checkpoint "
+                   "(its model and options; only --threads and --quiet apply)")
 
 
 def main(args) -> int:
     from rich.console import Console
 
+    from brainmac.runner import execute
+
+    cfg = _resumed_config(args) if args.resume else _job_config(args)
+    quiet = args.quiet or not _is_root_process()
+    console = Console(stderr=True, quiet=quiet)
+    with _progress_hooks(console, quiet) as hooks:
+        report = execute(cfg, hooks, resume=bool(args.resume))
+    if _is_root_process():
+        print_summary(Console(), report, cfg.out)
+        _print_mpi_summary(Console(), report)
+    return 0
+
+
+def _is_root_process() -> bool:
+    """False on MPI ranks other than 0: only rank 0 shows progress and the summary."""
+    from brainmac.parallel import is_root_process
+
+    return is_root_process()
+
+
+def _print_mpi_summary(console, report: dict) -> None:
+    """One line on the ranks and the spike exchange of an MPI run (nothing otherwise)."""
+    mpi = report.get("mpi")
+    if mpi:
+        console.print(f"MPI: {mpi['ranks']} ranks x {mpi['threads_per_rank']} threads, "
+                      f"exchange {mpi['exchange']}: {mpi['communication_fraction']:.1%} of the "
+                      f"simulation time, {mpi['bytes_exchanged_per_bio_s'] or 0:,.0f} bytes "
+                      "per biological second")
+
+
+def _job_config(args):
     from brainmac.errors import ConfigError
-    from brainmac.runner import JobConfig, execute
+    from brainmac.runner import JobConfig
+    from brainmac.store import is_store_dir, read_manifest
 
     model = args.model or args.model_arg or "microcircuit"
     if args.model and args.model_arg and args.model != args.model_arg:
         raise ConfigError(f"two models given: {args.model_arg!r} and --model {args.model!r}")
-    if model not in MODELS:
-        raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
-    cfg = JobConfig(model=model, scale=args.scale, k_scale=args.k_scale, drive=args.drive,
-                    profile=args.precision, dt_ms=args.dt, warmup_ms=args.warmup,
-                    duration_ms=args.duration, seed=args.seed, threads=args.threads,
-                    record=args.record, out=args.out or f"brainmac-out/{model}")
-    console = Console(stderr=True, quiet=args.quiet)
-    with _progress_hooks(console, args.quiet) as hooks:
-        report = execute(cfg, hooks)
-    print_summary(Console(), report, cfg.out)
-    return 0
+    given = {"precision": args.precision, "dt": args.dt, "seed": args.seed}
+    if is_store_dir(model):
+        _check_store_options(model, read_manifest(model), given)
+    elif model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}, "
+                          "or a store directory")
+    name = model.rstrip("/").rsplit("/", 1)[-1] or "store"
+    return JobConfig(model=model, scale=args.scale, k_scale=args.k_scale, drive=args.drive,
+                     profile=args.precision or "seed", dt_ms=args.dt or 0.1,
+                     warmup_ms=args.warmup, duration_ms=args.duration,
+                     seed=1 if args.seed is None else args.seed, threads=args.threads,
+                     record=args.record, out=args.out or f"brainmac-out/{name}",
+                     checkpoint_every_ms=args.checkpoint_every)
+
+
+def _check_store_options(path: str, manifest: dict, given: dict) -> None:
+    """A store fixes profile, dt and seed: refuse options that say otherwise."""
+    from brainmac.errors import ConfigError
+
+    fixed = {"precision": manifest["profile"], "dt": manifest["dt_ms"],
+             "seed": manifest["seed"]}
+    for option, value in given.items():
+        if value is not None and value != fixed[option]:
+            raise ConfigError(f"the store {path} was compiled with --{option} {fixed[option]}, "
+                              f"not {value}; compile another store to change it")
+
+
+def _resumed_config(args):
+    """The job recorded by the checkpoint in ``args.resume``, with this --threads."""
+    from dataclasses import replace
+
+    from brainmac.errors import ConfigError
+    from brainmac.runner import job_config_from_dict
+    from brainmac.store.checkpoint import read_index
+
+    if args.model or args.model_arg:
+        raise ConfigError("--resume continues the run recorded in OUTDIR; give no MODEL")
+    index = read_index(args.resume)
+    cfg = job_config_from_dict(index["config"], f"{args.resume}/checkpoint")
+    return replace(cfg, out=args.resume, threads=args.threads or cfg.threads)
 
 
 class _progress_hooks:

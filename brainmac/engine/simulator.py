@@ -95,13 +95,13 @@ class Simulator:
         self._samples: list[np.ndarray] = []
         self._cap = driver.spike_capacity_per_neuron(self.chunk, int(a["ref_steps"].min()))
         self._buffers = driver.empty_buffers(n, net.n_partitions, self.chunk, self._cap)
-        self._net_tuple = (
-            a["part_start"], a["coef"], a["levels"], a["ref_steps"], a["model_code"],
-            a["drive_cdf"], a["drive_guide"], a["drive_table"], a["drive_receptor"],
-            a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], a["g_delay"], a["g_gain"],
-            a["g_count"], a["s_index"], a["s_value"], a["gain_value"], a["gain_receptor"],
-            np.uint64(rng.stream_key(net.seed, rng.STREAM_STEP)), np.int64(profile.frac_bits),
-            np.int64(profile.state_max))
+        self._net_tuple = driver.kernel_arrays(
+            a, rng.stream_key(net.seed, rng.STREAM_STEP), profile.frac_bits, profile.state_max)
+        self._acc = driver.empty_accumulator(net.part_start, profile.ring_dtype)
+        self._queue_pages = driver.queue_pages(
+            a["syn_base"], net.n_synapses, driver.mean_delay(a["g_delay"], a["g_count"]),
+            net.dt_ms)
+        self._queues = driver.empty_queues(self._queue_pages, self.n_slots, profile.ring_dtype)
 
     # -- setup -------------------------------------------------------------------------
     def _check_owned(self, owned, exchange) -> tuple[int, int]:
@@ -213,14 +213,18 @@ class Simulator:
         start = time.perf_counter()
         events_before = int(self.events.sum())
         state = (self.v, self.i_ex, self.i_in, self.refr, self.ring)
+        schedule = driver.schedule(self.owned, self.net.part_start, self.net.syn_base,
+                                   self.net.n_synapses, self.events, self.stats.steps,
+                                   numba.get_num_threads())
         if self.exchange is None:
             got = driver.run_steps(
                 np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),
-                np.int64(self._cap), state, self._net_tuple, self._buffers, self.rec_mask,
-                rec_gid, rec_step, self._sample_gid, self._sample_part, samples,
-                (self.sat, self.events))
+                np.int64(self._cap), schedule, state, self._acc, self._queues,
+                self._net_tuple, self._buffers, self.rec_mask, rec_gid, rec_step,
+                self._sample_gid, self._sample_part, samples, (self.sat, self.events))
         else:
-            got = self._run_exchanging(n_steps, state, rec_gid, rec_step, samples)
+            got = self._run_exchanging(n_steps, schedule, state, rec_gid, rec_step, samples)
+        self._grow_queues()
         self.stats.wall_s += time.perf_counter() - start
         self.stats.steps += n_steps
         self.stats.spikes += int(got)
@@ -233,24 +237,45 @@ class Simulator:
         if self._sample_gid.size:
             self._samples.append(samples)
 
-    def _run_exchanging(self, n_steps, state, rec_gid, rec_step, samples) -> int:
+    def _run_exchanging(self, n_steps, schedule, state, rec_gid, rec_step, samples) -> int:
         """The step loop with a spike exchange per chunk (several processes)."""
         owned = (np.int64(self.owned[0]), np.int64(self.owned[1]))
         chunk_gid, chunk_step = self._buffers[2], self._buffers[3]
         n_rec, t, stop = 0, self.step, self.step + n_steps
-        while t < stop:
+        gid = step = np.zeros(0, np.int64)
+        counters = driver.empty_counters(self.net.n_partitions)
+        while t <= stop:
             d = min(self.chunk, stop - t)
-            m = driver.update_chunk(np.int64(t), np.int64(d),
-                                    np.int64(self.step), np.int64(self._cap), owned, state,
-                                    self._net_tuple, self._buffers, self._sample_gid,
-                                    self._sample_part, samples, self.sat)
+            if d == 0 and gid.size == 0:
+                break
+            driver.chunk_region(np.int64(t), np.int64(d), np.int64(self.step),
+                                np.int64(self._cap), np.int64(gid.size), gid, step, schedule,
+                                state, self._acc, self._queues, self._net_tuple, self._buffers,
+                                self._sample_gid, self._sample_part, samples, counters)
+            if d == 0:
+                break
+            m = driver.gather_chunk(np.int64(t), np.int64(d), np.int64(self._cap), owned,
+                                    self.net.part_start, self._buffers)
             n_rec = driver.record_chunk(m, chunk_gid, chunk_step, self.rec_mask, rec_gid,
                                         rec_step, np.int64(n_rec))
             gid, step = self.exchange(chunk_gid[:m].copy(), chunk_step[:m].copy())
-            driver.deliver_chunk(np.int64(gid.size), gid, step, owned, state,
-                                 self._net_tuple, self.events)
+            gid = np.ascontiguousarray(gid, np.int64)
+            step = np.ascontiguousarray(step, np.int64)
             t += d
+        driver.add_counters(counters, (self.sat, self.events))
         return n_rec
+
+    def _grow_queues(self) -> None:
+        """Double the event pools of the partitions whose pool ran dry in the last block
+        (after moving every queued event into the ring: exact, see synapse_kernels)."""
+        flushes = self._queues[-1][:, 0].copy()
+        if not flushes.any():
+            return
+        driver.flush_all(self._queues, self.ring, self.net.part_start)
+        self._queue_pages = np.where(flushes > 0, 2 * self._queue_pages, self._queue_pages)
+        self._queues = driver.empty_queues(self._queue_pages, self.n_slots,
+                                           self.net.profile.ring_dtype)
+        self._queues[7][:] = True  # the ring may hold input of any slot
 
     # -- checkpoints ---------------------------------------------------------------------
     DYNAMIC_STATE = ("v", "i_ex", "i_in", "refr", "ring", "sat", "events")
@@ -258,6 +283,7 @@ class Simulator:
     def state(self) -> dict[str, np.ndarray]:
         """The whole dynamic state (copies): neuron state, ring buffers, counters, and the
         step (the random streams are counter-based: the step is their only state)."""
+        driver.flush_all(self._queues, self.ring, self.net.part_start)  # queued input -> ring
         out = {name: getattr(self, name).copy() for name in self.DYNAMIC_STATE}
         out["step"] = np.array(self.step, np.int64)
         out["stats"] = np.array([self.stats.steps, self.stats.wall_s, self.stats.spikes,
@@ -274,6 +300,9 @@ class Simulator:
                                   f"{value.dtype}, expected {current.shape} {current.dtype}: "
                                   "it belongs to another network or profile")
             current[...] = value
+        self._queues = driver.empty_queues(self._queue_pages, self.n_slots,
+                                           self.net.profile.ring_dtype)
+        self._queues[7][:] = True  # the input is in the ring
         self.step = int(state["step"])
         steps, wall, spikes, events = np.asarray(state["stats"]).tolist()
         self.stats = RunStats(int(steps), wall, int(spikes), int(events))

@@ -1,49 +1,127 @@
 """The step loop of the numba CPU backend: chunks of the minimum delay, parallel partitions.
 
-Per chunk of ``d`` steps (d <= minimum delay, so no spike of the chunk can arrive inside it):
-1. every partition steps its neurons d times (parallel), noting its spikes per step;
-2. the spikes are gathered in (step, neuron id) order;
-3. every partition scatters the synapses of the spiking rows into its ring (parallel);
-4. recorded spikes are appended to the output buffer.
+Per chunk of ``d`` steps (d <= minimum delay, so no spike of the chunk can arrive inside
+it), one parallel region: every worker takes its partitions (a schedule balanced by cost)
+and, for each,
+1. queues the synapses of the previous chunk's spikes (every partition's, in (step, id)
+   order) for their arrival slots (see synapse_kernels);
+2. steps the neurons d times: the slot's input is drained into the partition's
+   accumulator, the neurons are updated, the spikes noted per step.
+Then, sequentially, the chunk's spikes are gathered in (step, id) order and recorded; they
+are delivered at the start of the next chunk's region, and by a delivery-only region at
+the end of a run. One region per chunk instead of two halves the fork-join overhead.
+
+The network tuple (:func:`kernel_arrays`) is ``(neurons, synapses)``:
+    neurons  = (part_start, coef, const, levels, ref_steps, model_code, count_thr,
+                count_win, count_bounds, drive_weight, drive_receptor, drive_window, key,
+                frac_bits, smax)
+    synapses = (syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index,
+                s_value, gain_value, gain_receptor)
 """
+
+import os
 
 import numpy as np
 from numba import njit, prange
 
-from brainmac.backends.numba_cpu.neuron_kernels import update_partition
-from brainmac.backends.numba_cpu.synapse_kernels import deliver_partition
+from brainmac.backends.numba_cpu.neuron_kernels import (
+    BLOCK,
+    poisson_thresholds,
+    poisson_windows,
+    step_words,
+    update_partition,
+)
+from brainmac.backends.numba_cpu.synapse_kernels import (
+    PAGE,
+    deliver_partition,
+    drain_slot,
+    flush_partition,
+)
+from brainmac.rng import hash3
+
+#: Every chunk ends in a join that waits for the slowest thread. libgomp (numba's "omp"
+#: layer) busy-waits by default before it sleeps; with more runnable threads than cores
+#: (a shared machine) the spinning thread steals the core from the one it waits for. Measured
+#: on the full microcircuit, 2 threads on 2 shared cores: RTF 59 spinning, 21 passive; the
+#: passive join costs ~10 us per chunk on idle cores. Set before the OpenMP runtime starts
+#: (numba loads it at the first parallel region); a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+#: Relative cost of one synaptic event against one neuron-step, for the schedule.
+EVENT_COST = 1.0
+#: Rate (Hz) of every neuron that the event queues are first sized for (they grow).
+QUEUE_RATE_HZ = 5.0
+#: Assumed rate (Hz x dt) of every neuron before any spike was counted, for the schedule.
+PRIOR_EVENTS_PER_SYNAPSE_STEP = 2e-4
+
+
+@njit(cache=True, nogil=True)
+def step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf, sample_gid,
+                   sample_part, samples, sat):
+    """Drain, update and note the spikes of partition p for steps [t, t+d). ``acc`` is
+    (accumulator, first element of each partition's part)."""
+    v, i_ex, i_in, refr, ring = state
+    (part_start, coef, const, levels, ref_steps, model_code, count_thr, count_win,
+     count_bounds, drive_weight, drive_receptor, drive_window, key, frac_bits, smax) = neurons
+    part_spikes, part_counts, chunk_gid, chunk_step, hs, xs, cnt, fired, spike_slot = buf
+    n_total = v.size
+    n_slots = ring.size // (2 * n_total)
+    n0, n1 = part_start[p], part_start[p + 1]
+    acc_p = acc[0][acc[1][p]: acc[1][p] + 2 * (n1 - n0)]
+    offset = n0 * cap
+    for s in range(d):
+        drain_slot(p, (t + s) % n_slots, queues, ring, n_total, n0, n1 - n0, acc_p)
+        c = update_partition(p, t + s, n0, n1, acc_p, v, i_ex, i_in, refr, coef, const,
+                             levels, ref_steps, model_code, count_thr, count_win,
+                             count_bounds, drive_weight, drive_receptor, drive_window, key,
+                             frac_bits, smax, sat, part_spikes, offset,
+                             (hs[p], xs[p], cnt[p], fired[p]))
+        part_counts[p, s] = c
+        offset += c
+        for q in range(sample_part[p], sample_part[p + 1]):
+            g = sample_gid[q]
+            samples[0, t + s - t0, q] = v[g]
+            samples[1, t + s - t0, q] = i_ex[g]
+            samples[2, t + s - t0, q] = i_in[g]
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def update_chunk(t, d, t0, cap, owned, state, net, buf, sample_gid, sample_part,
-                 samples, sat):
-    """Step the owned partitions ``owned[0] <= p < owned[1]`` through steps [t, t+d).
-
-    Their spikes are gathered into ``buf``'s chunk arrays in (step, neuron id) order;
-    returns how many. Sampled state goes to row ``step - t0`` of ``samples``.
-    """
-    v, i_ex, i_in, refr, ring = state
-    (part_start, coef, levels, ref_steps, model_code, drive_cdf, drive_guide, drive_table,
-     drive_receptor, syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count,
-     s_index, s_value, gain_value, gain_receptor, key, frac_bits, smax) = net
-    part_spikes, part_counts, chunk_gid, chunk_step = buf
-    n_total = v.size
+def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, queues, net,
+                 buf, sample_gid, sample_part, samples, counters):
+    """The parallel region of one chunk: each partition of the schedule queues the ``m``
+    spikes given (the previous chunk's, every rank's), then steps [t, t+d) (d may be 0).
+    ``counters`` are (saturations, events) with a cache line per partition (:func:`
+    empty_counters`)."""
+    ring = state[4]
+    neurons, synapses = net
+    (syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index, s_value,
+     gain_value, gain_receptor) = synapses
+    part_start = neurons[0]
+    sat, events = counters
+    ptr, parts = schedule
+    n_total = state[0].size
     n_slots = ring.size // (2 * n_total)
-    for p in prange(owned[0], owned[1]):
-        n0, n1 = part_start[p], part_start[p + 1]
-        offset = n0 * cap
-        for s in range(d):
-            c = update_partition(p, t + s, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr,
-                       coef, levels, ref_steps, model_code, drive_cdf, drive_guide,
-                       drive_table, drive_receptor, key, frac_bits, smax, sat,
-                       part_spikes, offset)
-            part_counts[p, s] = c
-            offset += c
-            for q in range(sample_part[p], sample_part[p + 1]):
-                g = sample_gid[q]
-                samples[0, t + s - t0, q] = v[g]
-                samples[1, t + s - t0, q] = i_ex[g]
-                samples[2, t + s - t0, q] = i_in[g]
+    spike_slot = buf[8]
+    for s in range(m):
+        spike_slot[s] = spike_step[s] % n_slots
+    for w in prange(ptr.size - 1):
+        for r in range(ptr[w], ptr[w + 1]):
+            p = parts[r]
+            if m > 0:
+                events[p, 0] += deliver_partition(
+                    p, spike_gid, spike_slot, m, queues, ring, n_total, n_slots, part_start,
+                    syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index,
+                    s_value, gain_value, gain_receptor)
+            if d > 0:
+                step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf,
+                               sample_gid, sample_part, samples, sat)
+
+
+@njit(cache=True, nogil=True)
+def gather_chunk(t, d, cap, owned, part_start, buf):
+    """Gather the owned partitions' spikes of steps [t, t+d) into ``buf``'s chunk arrays in
+    (step, neuron id) order; returns how many."""
+    part_spikes, part_counts, chunk_gid, chunk_step = buf[0], buf[1], buf[2], buf[3]
     m = 0
     for s in range(d):
         for p in range(owned[0], owned[1]):
@@ -57,22 +135,6 @@ def update_chunk(t, d, t0, cap, owned, state, net, buf, sample_gid, sample_part,
     return m
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def deliver_chunk(m, spike_gid, spike_step, owned, state, net, events):
-    """Scatter the synapses of ``m`` spikes (every rank's) into the owned partitions."""
-    v, i_ex, i_in, refr, ring = state
-    (part_start, coef, levels, ref_steps, model_code, drive_cdf, drive_guide, drive_table,
-     drive_receptor, syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count,
-     s_index, s_value, gain_value, gain_receptor, key, frac_bits, smax) = net
-    n_total = v.size
-    n_slots = ring.size // (2 * n_total)
-    for p in prange(owned[0], owned[1]):
-        events[p] += deliver_partition(p, spike_gid, spike_step, m, ring, n_total, n_slots,
-                                       part_start, syn_base, grp_base, row_syn, row_grp,
-                                       g_delay, g_gain, g_count, s_index, s_value,
-                                       gain_value, gain_receptor)
-
-
 @njit(cache=True, nogil=True)
 def record_chunk(m, spike_gid, spike_step, rec_mask, rec_gid, rec_step, n_rec):
     """Append the recorded ones of ``m`` spikes to the output; returns the new count."""
@@ -84,24 +146,95 @@ def record_chunk(m, spike_gid, spike_step, rec_mask, rec_gid, rec_step, n_rec):
     return n_rec
 
 
+def balance(owned, cost, n_workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """A schedule of the owned partitions over ``n_workers``: longest first, each to the
+    least loaded worker; returns (ptr (W+1,), parts), each worker's partitions ascending."""
+    first, stop = int(owned[0]), int(owned[1])
+    load = np.zeros(n_workers)
+    owner = np.empty(stop - first, np.int64)
+    for p in first + np.argsort(-cost[first:stop], kind="stable"):
+        w = int(np.argmin(load))
+        owner[p - first] = w
+        load[w] += cost[p]
+    ptr = np.zeros(n_workers + 1, np.int64)
+    ptr[1:] = np.cumsum(np.bincount(owner, minlength=n_workers))
+    parts = first + np.argsort(owner, kind="stable")
+    return ptr, parts.astype(np.int64)
+
+
+def schedule(owned, part_start, syn_base, n_synapses, events, steps_done, threads):
+    """The balanced schedule of the owned partitions for ``threads`` workers; the cost of a
+    partition is its neurons plus its events per step (counted so far, else a prior)."""
+    sizes = np.diff(part_start).astype(np.float64)
+    if steps_done > 0:
+        per_step = events / steps_done
+    else:
+        syn = np.diff(np.append(syn_base, n_synapses)).astype(np.float64)
+        per_step = syn * PRIOR_EVENTS_PER_SYNAPSE_STEP
+    cost = sizes + EVENT_COST * per_step
+    return balance(owned, cost, int(threads))
+
+
 @njit(cache=True, nogil=True)
-def run_steps(t0, n_steps, chunk, cap, state, net, buf, rec_mask, rec_gid, rec_step,
-              sample_gid, sample_part, samples, counters):
+def run_steps(t0, n_steps, chunk, cap, schedule, state, acc, queues, net, buf, rec_mask,
+              rec_gid, rec_step, sample_gid, sample_part, samples, counters):
     """Advance every partition ``n_steps`` from step ``t0`` in one process; returns the
-    number of spikes recorded."""
-    sat, events = counters
+    number of spikes recorded. ``counters`` = (sat (P, 3), events (P,)) are added to."""
+    part_start = net[0][0]
     chunk_gid, chunk_step = buf[2], buf[3]
-    owned = (0, net[0].size - 1)
+    owned = (0, part_start.size - 1)
+    padded = empty_counters(part_start.size - 1)
     n_rec = 0
+    m = 0
     t = t0
     while t < t0 + n_steps:
         d = min(chunk, t0 + n_steps - t)
-        m = update_chunk(t, d, t0, cap, owned, state, net, buf, sample_gid,
-                         sample_part, samples, sat)
-        deliver_chunk(m, chunk_gid, chunk_step, owned, state, net, events)
+        chunk_region(t, d, t0, cap, m, chunk_gid, chunk_step, schedule, state, acc, queues,
+                     net, buf, sample_gid, sample_part, samples, padded)
+        m = gather_chunk(t, d, cap, owned, part_start, buf)
         n_rec = record_chunk(m, chunk_gid, chunk_step, rec_mask, rec_gid, rec_step, n_rec)
         t += d
+    if m > 0:
+        chunk_region(t, 0, t0, cap, m, chunk_gid, chunk_step, schedule, state, acc, queues,
+                     net, buf, sample_gid, sample_part, samples, padded)
+    add_counters(padded, counters)
     return n_rec
+
+
+@njit(cache=True, nogil=True)
+def empty_counters(n_parts):
+    """Saturation (first 3) and event (first) counters, one cache line per partition."""
+    return np.zeros((n_parts, 8), np.int64), np.zeros((n_parts, 8), np.int64)
+
+
+@njit(cache=True, nogil=True)
+def add_counters(padded, counters):
+    """Add padded counters (:func:`empty_counters`) to (sat (P, 3), events (P,))."""
+    sat, events = counters
+    for p in range(sat.shape[0]):
+        for k in range(3):
+            sat[p, k] += padded[0][p, k]
+        events[p] += padded[1][p, 0]
+
+
+@njit(cache=True, nogil=True)
+def flush_all(queues, ring, part_start):
+    """Move every queued event into the dense ring (checkpoints, resizing the pools)."""
+    n_total = part_start[-1]
+    for p in range(part_start.size - 1):
+        flush_partition(p, queues, ring, n_total, part_start[p],
+                        part_start[p + 1] - part_start[p])
+
+
+@njit(cache=True, nogil=True)
+def mean_delay(g_delay, g_count):
+    """The mean delay (steps) over synapses."""
+    total = 0.0
+    n = 0
+    for g in range(g_delay.size):
+        total += g_delay[g] * np.float64(g_count[g])
+        n += g_count[g]
+    return total / max(n, 1)
 
 
 def spike_capacity_per_neuron(chunk: int, min_ref_steps: int) -> int:
@@ -110,6 +243,105 @@ def spike_capacity_per_neuron(chunk: int, min_ref_steps: int) -> int:
 
 
 def empty_buffers(n_neurons: int, n_parts: int, chunk: int, cap: int):
-    """Scratch buffers of one chunk: per-partition spikes and counts, gathered spikes."""
-    return (np.empty(n_neurons * cap, np.int64), np.zeros((n_parts, chunk), np.int64),
-            np.empty(n_neurons * cap, np.int64), np.empty(n_neurons * cap, np.int64))
+    """Scratch buffers of one chunk: per-partition spikes and counts, gathered spikes, each
+    partition's scratch rows of the neuron update, and the ring slots of delivered spikes."""
+    return (np.empty(n_neurons * cap, np.int64), np.zeros((n_parts, _lines(chunk, 8)), np.int64),
+            np.empty(n_neurons * cap, np.int64), np.empty(n_neurons * cap, np.int64),
+            np.empty((n_parts, BLOCK), np.uint64), np.empty((n_parts, BLOCK), np.uint32),
+            np.empty((n_parts, BLOCK), np.int32), np.empty((n_parts, BLOCK), np.bool_),
+            np.empty(n_neurons * cap, np.int64))
+
+
+def _lines(n: int, per_line: int) -> int:
+    """``n`` rounded up to whole 64-byte lines of ``per_line`` items."""
+    return -(-n // per_line) * per_line
+
+
+def empty_queues(pages_per_partition: np.ndarray, n_slots: int, ring_dtype) -> tuple:
+    """Empty event queues (synapse_kernels) with the given pool size per partition."""
+    n_parts = pages_per_partition.size
+    pages = np.maximum(np.asarray(pages_per_partition, np.int64), 2)
+    first = np.concatenate([[0], np.cumsum(pages)])
+    nxt = np.arange(1, first[-1] + 1, dtype=np.int64)
+    nxt[first[1:] - 1] = -1  # each pool is its own free list
+    free = np.full((n_parts, 8), -1, np.int64)
+    free[:, 0] = first[:-1]
+    rows = (n_parts, _lines(n_slots, 64))
+    return (np.zeros(first[-1] * PAGE, np.uint32), np.zeros(first[-1] * PAGE, ring_dtype), nxt,
+            np.full(rows, -1, np.int64), np.full(rows, -1, np.int64),
+            np.full(rows, PAGE, np.int64), free, np.zeros(rows, np.bool_),
+            np.zeros((n_parts, 8), np.int64))
+
+
+def empty_accumulator(part_start: np.ndarray, ring_dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Each partition's input of one step (excitatory then inhibitory), each part starting
+    on its own cache line: (accumulator, first element of each part)."""
+    sizes = np.diff(part_start)
+    per_line = 64 // np.dtype(ring_dtype).itemsize
+    parts = np.array([_lines(2 * int(n), per_line) for n in sizes], np.int64)
+    first = np.concatenate([[0], np.cumsum(parts)[:-1]]).astype(np.int64)
+    return np.zeros(int(parts.sum()) + per_line, ring_dtype), first
+
+
+def queue_pages(syn_base, n_synapses: int, delay_steps: float, dt_ms: float) -> np.ndarray:
+    """Pages per partition for the events in flight (synapses x QUEUE_RATE_HZ x mean delay),
+    with 2x headroom. A guess: a dry pool costs speed, never correctness."""
+    syn = np.diff(np.append(syn_base, n_synapses)).astype(np.float64)
+    in_flight = syn * QUEUE_RATE_HZ * dt_ms * 1e-3 * max(delay_steps, 1.0)
+    return (2.0 * in_flight / PAGE).astype(np.int64) + 4
+
+
+def drive_weights(table: np.ndarray) -> np.ndarray:
+    """The weight of one Poisson event per partition, checking that ``table[p, k]`` is k of
+    them (the kernels multiply instead of looking the table up)."""
+    weight = table[:, 1] if table.shape[1] > 1 else np.zeros(table.shape[0], table.dtype)
+    counts = np.arange(table.shape[1])
+    if table.dtype.kind in "iu":
+        linear = weight[:, None].astype(np.int64) * counts[None, :]
+    else:
+        linear = weight[:, None] * counts[None, :].astype(table.dtype)
+    if not np.array_equal(linear, table):
+        raise ValueError("drive_table is not k times the weight of one event")
+    return np.ascontiguousarray(weight)
+
+
+def split_coefficients(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p22, p21e, p21i, p11e, p11i) and the constant input. Integer multipliers that fit
+    32 bits are stored as int32, so that the products compile to 32x32->64-bit multiplies."""
+    mult, const = coef[:, :5], np.ascontiguousarray(coef[:, 5])
+    if coef.dtype.kind == "i" and np.abs(mult).max(initial=0) < 2**31:
+        mult = mult.astype(np.int32)
+    return np.ascontiguousarray(mult), const
+
+
+def check_step_words(key) -> None:
+    """The update's strength-reduced hash must equal :func:`brainmac.rng.hash3` (the random
+    streams are part of the results)."""
+    for t, b0 in ((0, 0), (7, 4093), (2**32 - 1, 2**31 + 5)):
+        hs, xs = np.empty(3, np.uint64), np.empty(3, np.uint32)
+        step_words(np.uint64(key), np.int64(t), np.int64(b0), 3, hs, xs)
+        expected = [hash3(np.uint64(key), b0 + j, t) for j in range(3)]
+        if list(hs) != expected or list(xs) != [int(h) >> 32 for h in expected]:
+            raise RuntimeError("step_words disagrees with rng.hash3")
+
+
+def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int) -> tuple:
+    """The network tuple the kernels take (module doc), from a compiled network's arrays."""
+    check_step_words(key)
+    a = arrays
+    thr = poisson_thresholds(a["drive_cdf"])
+    count_win, bounds = poisson_windows(thr, a["drive_cdf"])
+    mult, const = split_coefficients(np.asarray(a["coef"]))
+    n_parts = a["part_start"].size - 1
+    window = (np.ascontiguousarray(a["drive_window"], np.int64) if "drive_window" in a
+              else np.tile(np.array([0, np.iinfo(np.int64).max], np.int64), (n_parts, 1)))
+    neurons = (a["part_start"], mult, const, a["levels"], a["ref_steps"], a["model_code"], thr,
+               count_win, bounds, drive_weights(np.asarray(a["drive_table"])),
+               a["drive_receptor"], window, np.uint64(key), np.int64(frac_bits),
+               np.int64(state_max))
+    synapses = (a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], a["g_delay"],
+                a["g_gain"], a["g_count"], a["s_index"], a["s_value"], a["gain_value"],
+                a["gain_receptor"])
+    return neurons, synapses
+
+

@@ -1,27 +1,41 @@
 """Neuron update kernel: one partition, one step. Symbols as in brainmac.compile.neurons.
 
 Order within a step, as NEST's iaf_psc_exp / iaf_psc_delta:
-1. read and clear this step's ring slot (plus the Poisson drive's events);
+1. read and clear this step's input (plus the Poisson drive's events);
 2. lif_exp: V <- P22 V + P21 I + const unless refractory; I <- P11 I + input.
    lif_delta: V <- P22 V + const + input unless refractory (input then dropped); V >= v_min;
 3. V >= threshold: spike, V <- reset, clamp for ref_steps steps.
 
-One kernel serves every profile. The three helpers below are specialized by numba on the
-state type at compile time (no branch on the profile in the loop):
+One kernel serves every profile. The helpers below are specialized by numba on the state
+type at compile time (no branch on the profile in the loop):
 - fixed point (integer state): products are summed in int64 and rounded back with a
   counter-based dither (stochastic rounding, unbiased: plain truncation would make small
   values stall), then saturated to +-smax with every saturation counted in
-  ``sat[p] = (V, I_ex, I_in)``;
+  ``sat[p, :3] = (V, I_ex, I_in)``;
 - float state: plain IEEE arithmetic in the state's precision.
+
+The loops are branch-free so that LLVM vectorizes them (AVX2 / AVX-512 with 64-bit
+multiplies): a partition is stepped in blocks of BLOCK neurons, in passes over scratch rows
+(random words and Poisson counts; state update with selects; spike compaction).
+
+Poisson counts without a search: with ``x = h >> 32`` the drive's uniform is
+``u = (x + 0.5) / 2**32`` exactly, so ``cdf[k] <= u`` iff ``x >= thr[k]`` for the integer
+``thr[k] = min{x : x + 0.5 >= 2**32 cdf[k]}`` (:func:`poisson_thresholds`). The count,
+``searchsorted(cdf, u, side="right") = #{k : thr[k] <= x}``, is ``k0 + #{w : thr[k0 + w] <=
+x}`` over a fixed window of POISSON_WINDOW entries from ``k0`` whenever ``thr[k0 - 1] <= x <
+thr[k0 + POISSON_WINDOW]``; the rare words outside (the window holds the most probable
+counts) are counted again by a scalar search.
 """
 
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from brainmac.rng import GOLDEN, hash3, mix64, uniform_hi
+from brainmac.rng import GOLDEN, mix64
 
-GUIDE_SIZE = 64
+BLOCK = 512  # neurons per pass: the scratch rows stay in L1
+POISSON_WINDOW = 16  # threshold entries compared per neuron, unrolled
+NEVER = 1 << 32  # a threshold no 32-bit word reaches (cdf = 1)
 _S32 = np.uint64(32)
 
 
@@ -33,8 +47,16 @@ def round_state(acc, dither, frac_bits):
     """Fixed point: (acc + dither) >> frac_bits. Float: acc."""
 
 
-def saturate(x, smax, sat, p, which):
-    """Fixed point: clip to +-smax and count. Float: x."""
+def clip_state(x, smax):
+    """Fixed point: x clipped to +-smax. Float: x."""
+
+
+def n_clipped(clipped, x):
+    """Fixed point: 1 if clipping changed x, else 0 (a saturation). Float: 0."""
+
+
+def times_count(w, k):
+    """The input of k drive events of weight w: int64 product; float: in w's precision."""
 
 
 @overload(widen, inline="always")
@@ -51,84 +73,241 @@ def _round_state(acc, dither, frac_bits):
     return lambda acc, dither, frac_bits: acc
 
 
-@overload(saturate, inline="always")
-def _saturate(x, smax, sat, p, which):
+@overload(clip_state, inline="always")
+def _clip_state(x, smax):
     if isinstance(x, types.Integer):
-        def clip(x, smax, sat, p, which):
-            if x > smax:
-                sat[p, which] += 1
-                return smax
-            if x < -smax:
-                sat[p, which] += 1
-                return -smax
-            return x
-        return clip
-    return lambda x, smax, sat, p, which: x
+        return lambda x, smax: min(max(x, -smax), smax)
+    return lambda x, smax: x
 
 
-@njit(inline="always", cache=True)
-def poisson_events(h, p, cdf, guide):
-    """Events of partition p's Poisson drive for hash word h (inversion with a guide)."""
-    u = uniform_hi(h)
-    k = guide[p, int(u * GUIDE_SIZE)]
-    while u >= cdf[p, k]:
-        k += 1
-    return k
+@overload(n_clipped, inline="always")
+def _n_clipped(clipped, x):
+    if isinstance(x, types.Integer):
+        return lambda clipped, x: np.int64(clipped != x)
+    return lambda clipped, x: np.int64(0)
+
+
+@overload(times_count, inline="always")
+def _times_count(w, k):
+    if isinstance(w, types.Integer):
+        return lambda w, k: np.int64(w) * k
+    if w == types.float32:
+        return lambda w, k: w * np.float32(k)
+    return lambda w, k: w * np.float64(k)
+
+
+def poisson_thresholds(cdf: np.ndarray) -> np.ndarray:
+    """Integer thresholds of Poisson inversion tables: ``cdf[k] <= (x + 0.5) / 2**32`` iff
+    ``x >= thr[k]`` for every 32-bit x. ``cdf`` (P, L) float64 -> (P, L) int64; an entry
+    of 1.0 gives NEVER."""
+    scaled = np.ldexp(np.asarray(cdf, np.float64), 32)  # exact: a power-of-two scale
+    whole = np.floor(scaled)
+    thr = (whole + (scaled - whole > 0.5)).astype(np.int64)  # the fraction is exact
+    u_at = (thr.astype(np.float64) + 0.5) * (1.0 / 4294967296.0)
+    u_below = (thr.astype(np.float64) - 0.5) * (1.0 / 4294967296.0)
+    if not (np.all(cdf <= u_at) and np.all((cdf > u_below) | (thr == 0))):
+        raise AssertionError("Poisson thresholds disagree with the inversion table")
+    return np.minimum(thr, NEVER)
+
+
+def poisson_windows(thr: np.ndarray, cdf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per partition, the window of POISSON_WINDOW thresholds holding the most probable counts.
+
+    Returns ``window`` (P, POISSON_WINDOW) uint32 = thr[p, k0:k0 + POISSON_WINDOW] and
+    ``bounds`` (P, 3) int64 = (k0, lo, hi) with lo = thr[k0 - 1] (0 if k0 = 0) and hi =
+    thr[k0 + POISSON_WINDOW]: a word x with lo <= x < hi has the count k0 + #{window <= x}.
+    Thresholds beyond 2**32 - 1 are clipped to it (the word 2**32 - 1 is then recounted).
+    """
+    n_parts, length = thr.shape
+    padded = np.full((n_parts, length + POISSON_WINDOW + 1), NEVER, np.int64)
+    padded[:, :length] = thr
+    cdf_pad = np.ones(padded.shape)
+    cdf_pad[:, :length] = cdf
+    window = np.empty((n_parts, POISSON_WINDOW), np.int64)
+    bounds = np.empty((n_parts, 3), np.int64)
+    for p in range(n_parts):
+        below = np.concatenate([[0.0], cdf_pad[p, :length]])  # P(count < k0)
+        mass = cdf_pad[p, POISSON_WINDOW: POISSON_WINDOW + length + 1] - below
+        k0 = int(np.argmax(mass))
+        window[p] = padded[p, k0: k0 + POISSON_WINDOW]
+        bounds[p] = (k0, padded[p, k0 - 1] if k0 > 0 else 0, padded[p, k0 + POISSON_WINDOW])
+    top = NEVER - 1
+    bounds[:, 1:] = np.minimum(bounds[:, 1:], top)
+    return np.minimum(window, top).astype(np.uint32), bounds
 
 
 @njit(cache=True, nogil=True)
-def update_partition(p, t, n0, n1, ring, n_total, n_slots, v, i_ex, i_in, refr, coef, levels,
-                     ref_steps, model_code, drive_cdf, drive_guide, drive_table,
-                     drive_receptor, key, frac_bits, smax, sat, spikes, offset):
+def step_words(key, t, b0, nb, hs, xs):
+    """``hs[j] = hash3(key, b0 + j, t)``, the random words of neurons [b0, b0+nb) at step t,
+    and ``xs[j]`` their high 32 bits (the Poisson draw).
+
+    hash3 mixes ``key + ((i << 32) | t) * GOLDEN``; as ``t < 2**32`` that is ``key + t * GOLDEN
+    + i * (GOLDEN << 32)``, which grows by a constant from one neuron to the next (a vector
+    add instead of a 64-bit multiply).
+    """
+    stride = GOLDEN << _S32
+    w = np.uint64(key) + np.uint64(t) * GOLDEN + np.uint64(b0) * stride
+    for j in range(nb):
+        h = mix64(w)
+        hs[j] = h
+        xs[j] = np.uint32(h >> _S32)
+        w += stride
+
+
+@njit(cache=True, nogil=True)
+def count_events(nb, xs, window, k0, lo, hi, cnt):
+    """Poisson counts of the draws ``xs[:nb]`` into ``cnt`` by the window (module doc), in
+    32-bit lanes; returns True if some draw needs :func:`recount`."""
+    outside = False
+    for j in range(nb):
+        x = xs[j]
+        c = np.int32(k0)
+        for w in range(POISSON_WINDOW):
+            c += np.int32(x >= window[w])
+        cnt[j] = c
+        outside |= (x < lo) | (x >= hi)
+    return outside
+
+
+@njit(cache=True, nogil=True)
+def recount(nb, lo, hi, thr, hs, cnt):
+    """The counts of the words outside the window, by a linear search (rare)."""
+    for j in range(nb):
+        x = np.int64(hs[j] >> _S32)
+        if x < lo or x >= hi:
+            k = 0
+            while thr[k] <= x:  # thr ends with NEVER
+                k += 1
+            cnt[j] = k
+
+
+@njit(cache=True, nogil=True)
+def step_exp(nb, in_ex_slot, in_in_slot, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
+             w_drive, rec_in, frac_bits, smax, hs, cnt, fired):
+    """lif_exp: one step of ``nb`` neurons (arrays are views starting at the first);
+    spiking ones flagged in ``fired``. ``coef`` = (p22, p21e, p21i, p11e, p11i). Returns
+    (spikes, saturations of V, I_ex, I_in)."""
+    p22, p21e, p21i, p11e, p11i = coef[0], coef[1], coef[2], coef[3], coef[4]
+    theta, reset = levels[0], levels[1]
+    mask = np.uint64((1 << frac_bits) - 1)
+    zero = in_ex_slot[0] - in_ex_slot[0]
+    n_v = n_e = n_i = n_fired = 0
+    for j in range(nb):
+        drive = times_count(w_drive, cnt[j])
+        in_ex = widen(in_ex_slot[j] + (zero if rec_in else drive))
+        in_in = widen(in_in_slot[j] + (drive if rec_in else zero))
+        in_ex_slot[j] = zero
+        in_in_slot[j] = zero
+        h = hs[j]
+        h2 = mix64(h + GOLDEN)
+        x, ie, ii, r = widen(v[j]), widen(i_ex[j]), widen(i_in[j]), refr[j]
+        xn = round_state(p22 * x + p21e * ie + p21i * ii + const, h & mask, frac_bits)
+        x = xn if r == 0 else x
+        r = r - 1 if r != 0 else r
+        ie = round_state(p11e * ie, h2 & mask, frac_bits) + in_ex
+        ii = round_state(p11i * ii, (h2 >> _S32) & mask, frac_bits) + in_in
+        xc, iec, iic = clip_state(x, smax), clip_state(ie, smax), clip_state(ii, smax)
+        n_v += n_clipped(xc, x)
+        n_e += n_clipped(iec, ie)
+        n_i += n_clipped(iic, ii)
+        x, ie, ii = xc, iec, iic
+        spike = x >= theta
+        v[j] = reset if spike else x
+        refr[j] = ref_steps if spike else r
+        i_ex[j] = ie
+        i_in[j] = ii
+        fired[j] = spike
+        n_fired += spike
+    return n_fired, n_v, n_e, n_i
+
+
+@njit(cache=True, nogil=True)
+def step_delta(nb, in_ex_slot, in_in_slot, v, refr, coef, const, levels, ref_steps, w_drive,
+               rec_in, frac_bits, smax, hs, cnt, fired):
+    """lif_delta: one step of ``nb`` neurons (arrays are views starting at the first);
+    spiking ones flagged in ``fired``. ``coef[0]`` = p22. Returns (spikes, saturations of
+    V, 0, 0)."""
+    p22 = coef[0]
+    theta, reset, v_min = levels[0], levels[1], levels[2]
+    mask = np.uint64((1 << frac_bits) - 1)
+    zero = in_ex_slot[0] - in_ex_slot[0]
+    n_v = n_fired = 0
+    for j in range(nb):
+        drive = times_count(w_drive, cnt[j])
+        in_ex = widen(in_ex_slot[j] + (zero if rec_in else drive))
+        in_in = widen(in_in_slot[j] + (drive if rec_in else zero))
+        in_ex_slot[j] = zero
+        in_in_slot[j] = zero
+        x, r = widen(v[j]), refr[j]
+        xn = max(round_state(p22 * x + const, hs[j] & mask, frac_bits) + in_ex + in_in, v_min)
+        x = xn if r == 0 else x
+        r = r - 1 if r != 0 else r
+        xc = clip_state(x, smax)
+        n_v += n_clipped(xc, x)
+        x = xc
+        spike = x >= theta
+        v[j] = reset if spike else x
+        refr[j] = ref_steps if spike else r
+        fired[j] = spike
+        n_fired += spike
+    return n_fired, n_v, 0, 0
+
+
+@njit(cache=True, nogil=True)
+def compact(b0, nb, fired, spikes, offset):
+    """Append the flagged neurons' ids to ``spikes[offset:]``; returns how many."""
+    n = 0
+    for j in range(nb):
+        if fired[j]:
+            spikes[offset + n] = b0 + j
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
+                     model_code, count_thr, count_win, count_bounds, drive_weight,
+                     drive_receptor, drive_window, key, frac_bits, smax, sat, spikes, offset,
+                     scratch):
     """Step neurons [n0, n1) of partition p at step t; returns the spike count.
 
-    Spikes are written to ``spikes[offset:]`` as global neuron ids, ascending.
+    ``acc`` holds the partition's input of the step, excitatory (n1 - n0) then inhibitory;
+    it is read and cleared. Spikes are written to ``spikes[offset:]`` as global neuron ids,
+    ascending. ``scratch`` is (hs (BLOCK,) uint64, xs (BLOCK,) uint32, cnt (BLOCK,) int32,
+    fired (BLOCK,) bool), this call's own.
     """
-    base_ex = (t % n_slots) * 2 * n_total
-    base_in = base_ex + n_total
-    p22, p21e, p21i, p11e, p11i, const = (coef[p, 0], coef[p, 1], coef[p, 2], coef[p, 3],
-                                          coef[p, 4], coef[p, 5])
-    theta, reset, v_min = levels[p, 0], levels[p, 1], levels[p, 2]
-    mask = np.uint64((1 << frac_bits) - 1)
-    has_drive = drive_cdf[p, 0] < 1.0
-    rec_drive = drive_receptor[p]
-    is_exp = model_code[p] == 1
-    zero = ring[0] - ring[0]
-    n_spikes = 0
-    for i in range(n0, n1):
-        in_ex = widen(ring[base_ex + i])
-        in_in = widen(ring[base_in + i])
-        ring[base_ex + i] = zero
-        ring[base_in + i] = zero
-        h = hash3(key, i, t)
-        if has_drive:
-            drive = widen(drive_table[p, poisson_events(h, p, drive_cdf, drive_guide)])
-            if rec_drive == 0:
-                in_ex += drive
-            else:
-                in_in += drive
-        x = widen(v[i])
-        if is_exp:
-            h2 = mix64(h + GOLDEN)
-            ie, ii = widen(i_ex[i]), widen(i_in[i])
-            if refr[i] == 0:
-                x = round_state(p22 * x + p21e * ie + p21i * ii + const, h & mask, frac_bits)
-            else:
-                refr[i] -= 1
-            ie = round_state(p11e * ie, h2 & mask, frac_bits) + in_ex
-            ii = round_state(p11i * ii, (h2 >> _S32) & mask, frac_bits) + in_in
-            i_ex[i] = saturate(ie, smax, sat, p, 1)
-            i_in[i] = saturate(ii, smax, sat, p, 2)
-        elif refr[i] == 0:
-            x = round_state(p22 * x + const, h & mask, frac_bits) + in_ex + in_in
-            x = max(x, v_min)
+    size = n1 - n0
+    hs, xs, cnt, fired = scratch
+    k0 = count_bounds[p, 0]
+    lo, hi = np.uint32(count_bounds[p, 1]), np.uint32(count_bounds[p, 2])
+    rec_in = drive_receptor[p] != 0
+    on = drive_window[p, 0] <= t < drive_window[p, 1]  # the drive's steps [start, stop)
+    n_spikes = n_sat_v = n_sat_e = n_sat_i = 0
+    for b0 in range(n0, n1, BLOCK):
+        b1 = min(b0 + BLOCK, n1)
+        nb = b1 - b0
+        step_words(key, t, b0, nb, hs, xs)
+        if not on:
+            cnt[:nb] = 0
+        elif count_events(nb, xs, count_win[p], k0, lo, hi, cnt):
+            recount(nb, lo, hi, count_thr[p], hs, cnt)
+        acc_ex = acc[b0 - n0: b1 - n0]
+        acc_in = acc[size + b0 - n0: size + b1 - n0]
+        if model_code[p] == 1:
+            n_fired, s_v, s_e, s_i = step_exp(
+                nb, acc_ex, acc_in, v[b0:b1], i_ex[b0:b1], i_in[b0:b1], refr[b0:b1], coef[p],
+                const[p], levels[p], ref_steps[p], drive_weight[p], rec_in, frac_bits, smax, hs,
+                cnt, fired)
         else:
-            refr[i] -= 1
-        x = saturate(x, smax, sat, p, 0)
-        if x >= theta:
-            x = reset
-            refr[i] = ref_steps[p]
-            spikes[offset + n_spikes] = i
-            n_spikes += 1
-        v[i] = x
+            n_fired, s_v, s_e, s_i = step_delta(
+                nb, acc_ex, acc_in, v[b0:b1], refr[b0:b1], coef[p], const[p], levels[p],
+                ref_steps[p], drive_weight[p], rec_in, frac_bits, smax, hs, cnt, fired)
+        n_sat_v += s_v
+        n_sat_e += s_e
+        n_sat_i += s_i
+        if n_fired:
+            n_spikes += compact(b0, nb, fired, spikes, offset + n_spikes)
+    sat[p, 0] += n_sat_v  # once per call: another thread may own the next partition
+    sat[p, 1] += n_sat_e
+    sat[p, 2] += n_sat_i
     return n_spikes

@@ -1,39 +1,280 @@
-"""Spike delivery: scatter one partition's synapses of the spiking rows into its ring.
+"""Spike delivery through per-slot event queues, and their draining into the neuron input.
 
-The ring is flat, ``(n_slots, 2 receptors, n_total neurons)``; partition p writes only the
-columns of its own neurons, so partitions run in parallel without locks or atomics.
+Scattering every synaptic event straight into the dense ring ``(n_slots, 2, N)`` touches a
+random cache line of a region far larger than the caches (the full-scale microcircuit's
+ring is 35 MB) once per event. Instead, delivery *appends* each event, ``(receptor * size
++ local target, weight * gain)``, to the queue of its arrival slot in its partition
+(sequential writes), and the neuron update of that slot *drains* the queue into a small
+per-partition accumulator ``acc`` (2 x partition size, cache-resident), in append order.
+
+Queues are lists of pages of PAGE events taken from the partition's pool (a free list,
+last freed first reused, so the pages in use stay warm). When a pool runs dry, every queue
+of the partition is *flushed*: added, in order, into the dense ring, whose slot is then
+marked ``dirty`` and is added to ``acc`` first when drained. Each target therefore sums
+its inputs in exactly the order of the direct scatter ((step, id) of the spike, then
+synapse order), whatever the pool size: float profiles give identical results too.
+
+A partition writes only its own queues, ring columns and accumulator: partitions run in
+parallel without locks.
+
+Queue arrays (``queues`` tuple; P partitions, S slots, pages of PAGE events):
+    ev_idx   (pages * PAGE,) uint32   receptor * size + target, partition-relative
+    ev_val   (pages * PAGE,) ring     the event's input (weight * gain)
+    nxt      (pages,)        int64    next page of a queue or of the free list (-1: none)
+    head     (P, S')         int64    first page of a queue (-1: empty)
+    tail     (P, S')         int64    last page of a queue
+    fill     (P, S')         int64    events in the last page (PAGE when a page is needed)
+    free     (P, 8)          int64    [p, 0]: first free page of p's pool (-1: dry)
+    dirty    (P, S')         bool     the ring slot holds flushed input
+    flushes  (P, 8)          int64    [p, 0]: times the pool ran dry (a capacity hint)
+
+Rows are padded to whole cache lines (S' >= S slots), so that partitions on different
+threads never write the same line.
 """
 
-from numba import njit
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+PAGE = 256  # events per queue page
+_PAGE = np.uint64(PAGE)
+_ONE = np.uint64(1)
+LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 8) x 8)
+_U7 = np.uint64(LANES - 1)
 
 
-@njit(cache=True, nogil=True)
-def deliver_partition(p, spike_gid, spike_step, n_spikes, ring, n_total, n_slots, part_start,
-                      syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index,
-                      s_value, gain_value, gain_receptor):
-    """Add every synapse of partition p whose row spiked; returns the events delivered."""
+@intrinsic
+def prefetch(typingctx, arr, index):
+    """Hint the cache line of ``arr[index]`` into every level (LLVM's prefetch, for read).
+    A hint only: it never faults, whatever the index."""
+    sig = types.void(arr, index)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv):
+    """``ev_idx[e:e+LANES] = off + s_index[k:k+LANES]`` and ``ev_val[e:e+LANES] =
+    s_value[k:k+LANES] * gv``: one vector load, widening, operation and store each, with
+    the scalar code's arithmetic lane by lane (integers wrap to the ring type, floats in the
+    ring's precision). The caller guarantees that both ranges are inside their arrays."""
+    sig = types.void(ev_idx, ev_val, e, s_index, s_value, k, off, gv)
+
+    def codegen(context, builder, signature, args):
+        a_idx, a_val, v_e, a_si, a_sv, v_k, v_off, v_gv = args
+        t_idx, t_val, _, t_si, t_sv, _, t_off, t_gv = signature.args
+
+        def vector_at(aryty, value, index, elem):
+            ary = context.make_array(aryty)(context, builder, value)
+            return builder.bitcast(builder.gep(ary.data, [index]),
+                                   ir.VectorType(elem, LANES).as_pointer())
+
+        def splat(value, elem):
+            vec = ir.VectorType(elem, LANES)
+            one = builder.insert_element(ir.Constant(vec, ir.Undefined), value,
+                                         ir.IntType(32)(0))
+            zeros = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+            return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), zeros)
+
+        e_idx, e_si = context.get_data_type(t_idx.dtype), context.get_data_type(t_si.dtype)
+        x = builder.load(vector_at(t_si, a_si, v_k, e_si), align=1)
+        x = builder.zext(x, ir.VectorType(e_idx, LANES))
+        x = builder.add(x, splat(builder.trunc(v_off, e_idx), e_idx))
+        builder.store(x, vector_at(t_idx, a_idx, v_e, e_idx), align=1)
+
+        e_val, e_sv = context.get_data_type(t_val.dtype), context.get_data_type(t_sv.dtype)
+        w = builder.load(vector_at(t_sv, a_sv, v_k, e_sv), align=1)
+        g = context.cast(builder, v_gv, t_gv, t_val.dtype)
+        if isinstance(t_val.dtype, types.Integer):
+            if e_sv.width < e_val.width:
+                w = builder.sext(w, ir.VectorType(e_val, LANES))
+            w = builder.mul(w, splat(g, e_val))
+        else:
+            if e_sv != e_val:
+                w = builder.fpext(w, ir.VectorType(e_val, LANES))
+            w = builder.fmul(w, splat(g, e_val))
+        builder.store(w, vector_at(t_val, a_val, v_e, e_val), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True)
+def prefetch_range(arr, a, b):
+    """Prefetch the cache lines of ``arr[a:b]``."""
+    for i in range(a, b, max(64 // arr.itemsize, 1)):
+        prefetch(arr, i)
+    prefetch(arr, b - 1)
+
+
+@njit(inline="always", cache=True)
+def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_delay, g_gain, g_count, s_index, s_value):
+    """Prefetch the groups and synapses of row j in partition p (its pointers are cached)."""
+    g0, g1 = gb + row_grp[p, j], gb + row_grp[p, j + 1]
+    if g0 == g1:
+        return
+    k0, k1 = sb + row_syn[p, j], sb + row_syn[p, j + 1]
+    prefetch_range(g_delay, g0, g1)
+    prefetch_range(g_gain, g0, g1)
+    prefetch_range(g_count, g0, g1)
+    prefetch_range(s_index, k0, k1)
+    prefetch_range(s_value, k0, k1)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def flush_partition(p, queues, ring, n_total, n0, size):
+    """Add every queued event of partition p, in order, into the dense ring; empty the
+    queues (their pages return to the pool) and mark the slots dirty."""
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    for slot in range(head.shape[1]):
+        pg = head[p, slot]
+        if pg < 0:
+            continue
+        base = slot * 2 * n_total + n0
+        while pg >= 0:
+            n = fill[p, slot] if pg == tail[p, slot] else PAGE
+            for e in range(pg * PAGE, pg * PAGE + n):
+                idx = ev_idx[e]
+                rec = idx >= size
+                ring[base + rec * n_total + idx - rec * size] += ev_val[e]
+            last = pg
+            pg = nxt[pg]
+        nxt[last] = free[p, 0]
+        free[p, 0] = head[p, slot]
+        head[p, slot] = -1
+        tail[p, slot] = -1
+        fill[p, slot] = PAGE
+        dirty[p, slot] = True
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def new_page(p, slot, queues, ring, n_total, n0, size):
+    """Append an empty page to queue (p, slot), flushing the partition if its pool is dry;
+    returns the page."""
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    if free[p, 0] < 0:
+        flush_partition(p, queues, ring, n_total, n0, size)
+        flushes[p, 0] += 1
+    pg = free[p, 0]
+    free[p, 0] = nxt[pg]
+    nxt[pg] = -1
+    if tail[p, slot] >= 0:
+        nxt[tail[p, slot]] = pg
+    else:
+        head[p, slot] = pg
+    tail[p, slot] = pg
+    fill[p, slot] = 0
+    return pg
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def deliver_partition(p, spike_gid, spike_slot, n_spikes, queues, ring, n_total, n_slots,
+                      part_start, syn_base, grp_base, row_syn, row_grp, g_delay, g_gain,
+                      g_count, s_index, s_value, gain_value, gain_receptor):
+    """Queue every synapse of partition p whose row spiked; returns the events queued.
+
+    ``spike_slot[s]`` is the ring slot of spike s's step. Indices are unsigned where they
+    come from memory (numba then emits no negative-index wraparound).
+    """
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
     n0 = part_start[p]
-    sb = syn_base[p]
-    gb = grp_base[p]
+    size = part_start[p + 1] - n0
+    sb = _U(syn_base[p])
+    gb = _U(grp_base[p])
+    fill_p = fill[p]
+    tail_p = tail[p]
+    row_syn_p, row_grp_p = row_syn[p], row_grp[p]
+    n_syn = _U(s_index.size)
     events = 0
     for s in range(n_spikes):
-        j = spike_gid[s]
-        g0 = row_grp[p, j]
-        g1 = row_grp[p, j + 1]
+        # the data of later spikes is fetched while this one is queued: row pointers two
+        # spikes ahead, groups and synapses one ahead
+        if s + 2 < n_spikes:
+            prefetch(row_syn_p, spike_gid[s + 2])
+            prefetch(row_grp_p, spike_gid[s + 2])
+        if s + 1 < n_spikes:
+            prefetch_row(p, spike_gid[s + 1], sb, gb, row_syn, row_grp, g_delay, g_gain,
+                         g_count, s_index, s_value)
+        j = _U(spike_gid[s])
+        g0 = gb + row_grp[p, j]
+        g1 = gb + row_grp[p, j + _ONE]
         if g0 == g1:
             continue
-        t_slot = spike_step[s] % n_slots
+        t_slot = spike_slot[s]
         k = sb + row_syn[p, j]
-        for g in range(gb + g0, gb + g1):
-            gi = g_gain[g]
+        for g in range(g0, g1):
+            gi = _U(g_gain[g])
             gv = gain_value[gi]
+            off = _U(gain_receptor[gi] * size)
             slot = t_slot + g_delay[g]
             if slot >= n_slots:
                 slot -= n_slots
-            base = (slot * 2 + gain_receptor[gi]) * n_total + n0
-            c = g_count[g]
-            for q in range(k, k + c):
-                ring[base + s_index[q]] += s_value[q] * gv
+            slot = _U(slot)
+            c = _U(g_count[g])
+            events += g_count[g]
+            n = _U(fill_p[slot])
+            c8 = (c + _U7) & ~_U7
+            if n + c8 <= _PAGE and k + c8 <= n_syn:  # the group fits the last page
+                e = _U(tail_p[slot]) * _PAGE + n
+                for q in range(0, c8, LANES):  # whole vectors: no branch per event
+                    copy_lanes(ev_idx, ev_val, e + q, s_index, s_value, k + q, off, gv)
+                fill_p[slot] = n + c  # the events past c are overwritten later
+            else:
+                for q in range(c):
+                    n = _U(fill_p[slot])
+                    if n == _PAGE:
+                        new_page(p, slot, queues, ring, n_total, n0, size)
+                        n = _U(0)
+                    e = _U(tail_p[slot]) * _PAGE + n
+                    ev_idx[e] = off + s_index[k + q]
+                    ev_val[e] = s_value[k + q] * gv
+                    fill_p[slot] = n + 1
             k += c
-            events += c
     return events
+
+
+@njit(inline="always", cache=True)
+def _U(x):
+    """An unsigned index (no wraparound code)."""
+    return np.uint64(x)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def drain_slot(p, slot, queues, ring, n_total, n0, size, acc):
+    """Move the input of (partition p, slot) into ``acc`` (length 2 * size, ex then in):
+    the flushed ring slot if dirty, then the queued events in order."""
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    if dirty[p, slot]:
+        base = slot * 2 * n_total + n0
+        zero = ring[0] - ring[0]
+        for i in range(size):
+            acc[i] += ring[base + i]
+            acc[size + i] += ring[base + n_total + i]
+            ring[base + i] = zero
+            ring[base + n_total + i] = zero
+        dirty[p, slot] = False
+    pg = head[p, slot]
+    if pg < 0:
+        return
+    while pg >= 0:
+        n = fill[p, slot] if pg == tail[p, slot] else PAGE
+        for e in range(pg * PAGE, pg * PAGE + n):
+            acc[ev_idx[e]] += ev_val[e]
+        last = pg
+        pg = nxt[pg]
+    nxt[last] = free[p, 0]
+    free[p, 0] = head[p, slot]
+    head[p, slot] = -1
+    tail[p, slot] = -1
+    fill[p, slot] = PAGE
