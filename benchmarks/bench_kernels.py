@@ -20,6 +20,8 @@ a baseline and the current code share the machine's load):
 - ``chunk``: us per chunk of the whole step loop on a tiny network with a 1-step minimum
   delay (fork-join, gather, record), 1 and 2 threads.
 - ``simulate``: real-time factor of a whole run (``Simulator.run``), ``--threads``.
+- ``breakdown``: the current step loop, 1 thread, whole and without delivery (the neuron
+  update, drains of empty queues and the fork-join only), s per biological second.
 
 A baseline revision is materialized from git into ``~/.cache/brainmac-bench/<rev>`` (its
 backend and engine, imports rewritten) and imported beside the current code.
@@ -299,10 +301,49 @@ def bench_simulate(versions, repeats: int, compiled, threads: int, piece_ms: flo
     return rows
 
 
+def bench_breakdown(compiled, repeats: int, piece_ms: float) -> list[dict]:
+    """Current code, 1 thread: whole step loop against the update alone (no delivery)."""
+    import numba
+
+    from brainmac.backends.numba_cpu import driver
+    from brainmac.engine.simulator import Simulator
+
+    @njit
+    def update_only(t0, n_steps, cap, schedule, state, acc, queues, net, buf, samples):
+        part_start = net[0][0]
+        empty = np.zeros(0, np.int64)
+        counters = driver.empty_counters(part_start.size - 1)
+        for t in range(t0, t0 + n_steps):
+            driver.chunk_region(t, 1, t0, cap, 0, empty, empty, schedule, state, acc, queues,
+                                net, buf, empty, np.zeros(part_start.size, np.int64), samples,
+                                counters)
+            driver.gather_chunk(t, 1, cap, (0, part_start.size - 1), part_start, buf)
+
+    numba.set_num_threads(1)
+    sim = Simulator(compiled, threads=1, record=None)
+    sim.compile_kernels()
+    sim.run(piece_ms)
+    steps = round(piece_ms / compiled.dt_ms)
+    samples = np.zeros((3, 0, 0), compiled.profile.state_dtype)
+
+    def alone(r):
+        schedule = driver.schedule(sim.owned, compiled.part_start, compiled.syn_base,
+                                   compiled.n_synapses, sim.events, sim.stats.steps, 1)
+        state = (sim.v, sim.i_ex, sim.i_in, sim.refr, sim.ring)
+        update_only(np.int64(sim.step), np.int64(steps), np.int64(sim._cap), schedule, state,
+                    sim._acc, sim._queues, sim._net_tuple, sim._buffers, samples)
+
+    res = timed({"whole step loop": lambda r: sim.run(piece_ms), "update only": alone},
+                max(3, repeats // 5))
+    return [{"figure": f"breakdown: {k}", "version": "current", "median": med * 1000 / piece_ms,
+             "min": low * 1000 / piece_ms, "unit": "s/biological s, 1 thread"}
+            for k, (med, low) in res.items()]
+
+
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("figures", nargs="*", default=["update", "deliver", "chunk"],
-                        choices=["update", "deliver", "chunk", "simulate"])
+                        choices=["update", "deliver", "chunk", "simulate", "breakdown"])
     parser.add_argument("--baseline", default=None, help="git revision to compare with")
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--store", default=None, help="deliver/simulate: a store directory")
@@ -314,7 +355,7 @@ def main(argv=None) -> list[dict]:
     args = parser.parse_args(argv)
     versions = ([Version(args.baseline)] if args.baseline else []) + [Version(None)]
     compiled = None
-    if {"deliver", "simulate"} & set(args.figures):
+    if {"deliver", "simulate", "breakdown"} & set(args.figures):
         if args.store:
             from brainmac.store import open_store
             compiled = open_store(args.store)
@@ -335,6 +376,8 @@ def main(argv=None) -> list[dict]:
     if "simulate" in args.figures:
         rows += bench_simulate(versions, max(3, args.repeats // 5), compiled, args.threads,
                                args.duration, f"simulate, {args.threads} thread(s)")
+    if "breakdown" in args.figures:
+        rows += bench_breakdown(compiled, args.repeats, args.duration)
     for row in rows:
         print(f"{row['figure']:<34} {row['version']:<10} median {row['median']:9.2f}  "
               f"min {row['min']:9.2f}  {row['unit']}")

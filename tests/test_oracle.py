@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import small_delta_network, small_exp_network
+from conftest import network_with_sources, small_delta_network, small_exp_network
 from oracle import Oracle
 
 from brainmac.compile import compile_network
@@ -20,7 +20,8 @@ def engine_run(net, profile, partition_size=4096, threads=1, dt=0.1):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("make", [small_delta_network, small_exp_network])
+@pytest.mark.parametrize("make", [small_delta_network, small_exp_network,
+                                  network_with_sources])
 def test_engine_matches_oracle(make, profile):
     net = make()
     oracle = Oracle(net, profile, 0.1, seed=7)

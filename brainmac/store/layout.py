@@ -3,6 +3,10 @@
 Shapes are written with the symbols of ARRAY_DOCS: P partitions, N neurons, L Poisson table
 length, G gain indices, g groups, n synapses. A store's shapes must agree with each other
 through these symbols, which :func:`check_shapes` enforces before any file is mapped.
+
+A change of this table (an array added, removed or retyped) is a new store format: raise
+``writer.FORMAT_VERSION`` with it. ``tests/test_store.py`` checks that the table covers
+``ARRAY_DOCS`` exactly.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ QUEUE_RATE_HZ = 5.0
 PRIOR_EVENTS_PER_SYNAPSE_STEP = 2e-4
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf, sample_gid,
                    sample_part, samples, sat):
     """Drain, update and note the spikes of partition p for steps [t, t+d). ``acc`` is

@@ -136,7 +136,7 @@ def poisson_windows(thr: np.ndarray, cdf: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.minimum(window, top).astype(np.uint32), bounds
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def step_words(key, t, b0, nb, hs, xs):
     """``hs[j] = hash3(key, b0 + j, t)``, the random words of neurons [b0, b0+nb) at step t,
     and ``xs[j]`` their high 32 bits (the Poisson draw).
@@ -154,7 +154,7 @@ def step_words(key, t, b0, nb, hs, xs):
         w += stride
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def count_events(nb, xs, window, k0, lo, hi, cnt):
     """Poisson counts of the draws ``xs[:nb]`` into ``cnt`` by the window (module doc), in
     32-bit lanes; returns True if some draw needs :func:`recount`."""
@@ -169,7 +169,7 @@ def count_events(nb, xs, window, k0, lo, hi, cnt):
     return outside
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def recount(nb, lo, hi, thr, hs, cnt):
     """The counts of the words outside the window, by a linear search (rare)."""
     for j in range(nb):
@@ -181,7 +181,7 @@ def recount(nb, lo, hi, thr, hs, cnt):
             cnt[j] = k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def step_exp(nb, in_ex_slot, in_in_slot, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
              w_drive, rec_in, frac_bits, smax, hs, cnt, fired):
     """lif_exp: one step of ``nb`` neurons (arrays are views starting at the first);
@@ -221,7 +221,7 @@ def step_exp(nb, in_ex_slot, in_in_slot, v, i_ex, i_in, refr, coef, const, level
     return n_fired, n_v, n_e, n_i
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def step_delta(nb, in_ex_slot, in_in_slot, v, refr, coef, const, levels, ref_steps, w_drive,
                rec_in, frac_bits, smax, hs, cnt, fired):
     """lif_delta: one step of ``nb`` neurons (arrays are views starting at the first);
@@ -253,7 +253,7 @@ def step_delta(nb, in_ex_slot, in_in_slot, v, refr, coef, const, levels, ref_ste
     return n_fired, n_v, 0, 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def compact(b0, nb, fired, spikes, offset):
     """Append the flagged neurons' ids to ``spikes[offset:]``; returns how many."""
     n = 0
@@ -264,7 +264,7 @@ def compact(b0, nb, fired, spikes, offset):
     return n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
                      model_code, count_thr, count_win, count_bounds, drive_weight,
                      drive_receptor, drive_window, key, frac_bits, smax, sat, spikes, offset,

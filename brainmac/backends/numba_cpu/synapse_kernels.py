@@ -15,7 +15,9 @@ its inputs in exactly the order of the direct scatter ((step, id) of the spike, 
 synapse order), whatever the pool size: float profiles give identical results too.
 
 A partition writes only its own queues, ring columns and accumulator: partitions run in
-parallel without locks.
+parallel without locks. The kernels here and in neuron_kernels allocate nothing and are
+compiled without numba's reference counting (``_nrt=False``): every view they take of a
+shared array would otherwise be an atomic update of a counter that all threads share.
 
 Queue arrays (``queues`` tuple; P partitions, S slots, pages of PAGE events):
     ev_idx   (pages * PAGE,) uint32   receptor * size + target, partition-relative
