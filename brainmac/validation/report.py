@@ -39,14 +39,15 @@ def nest_rows(result: NestValidation) -> list[dict]:
         for stat in STATISTICS:
             cell = stats[stat]
             row[stat] = {"distance": cell["ks"]["distance"], "spread": cell["ks"]["spread"],
-                         "ratio": cell["ks"]["ratio"], "verdict": cell["verdict"],
-                         "emd_ratio": cell["emd"]["ratio"]}
+                         "ratio": cell["ks"]["ratio"], "emd_ratio": cell["emd"]["ratio"],
+                         "verdict": cell["verdict"]}
         rows.append(row)
     return rows
 
 
 def _cell_text(cell: dict) -> str:
-    return f"{_f(cell['distance'])} / {_f(cell['spread'])} ({_f(cell['ratio'], 2)})"
+    return (f"{_f(cell['distance'])} / {_f(cell['spread'])} (KS {_f(cell['ratio'], 2)}, "
+            f"EMD {_f(cell['emd_ratio'], 2)})")
 
 
 def describe(result: NestValidation | PublishedValidation) -> str:
@@ -59,10 +60,11 @@ def describe(result: NestValidation | PublishedValidation) -> str:
 
 
 def rule_text(result: NestValidation) -> str:
-    return (f"A cell is inside when the median D_KS over the {result.config.seeds ** 2} "
-            f"brainmac-NEST pairs is <= {result.tolerance:g} x the largest D_KS over the "
-            f"{result.config.seeds * (result.config.seeds - 1) // 2} NEST-NEST pair(s). "
-            "Cells show median D_KS / NEST spread (ratio).")
+    n = result.config.seeds
+    return (f"A cell is inside when, for D_KS and for EMD, the median distance over the "
+            f"{n * n} brainmac-NEST pairs is <= {result.tolerance:g} x the largest over the "
+            f"{n * (n - 1) // 2} NEST-NEST pair(s). Cells: median D_KS / largest NEST D_KS "
+            "(ratios distance/spread of KS and EMD).")
 
 
 def _verdict_line(result: NestValidation) -> str:
@@ -80,15 +82,16 @@ def render(console, result: NestValidation | PublishedValidation) -> None:
     if isinstance(result, PublishedValidation):
         _render_published(console, result)
         return
-    table = Table(title=f"brainmac {result.config.profile} vs NEST: D_KS / NEST spread",
-                  title_justify="left")
+    table = Table(title=f"brainmac {result.config.profile} vs NEST: distance / NEST spread "
+                  "(KS ratio, EMD ratio)", title_justify="left")
     for col in ("population", "NEST Hz", "brainmac Hz", *(STAT_NAMES[s] for s in STATISTICS)):
         table.add_column(col, justify="right")
     colors = {"inside": "green", "outside": "bold red", "n/a": "dim"}
     marks = {"inside": "in", "outside": "OUT", "n/a": "n/a"}
     for row in nest_rows(result):
-        cells = [f"[{colors[row[s]['verdict']]}]{_f(row[s]['distance'])}/"
-                 f"{_f(row[s]['spread'])} {marks[row[s]['verdict']]}[/]" for s in STATISTICS]
+        cells = [f"[{colors[row[s]['verdict']]}]{_f(row[s]['ratio'], 2)}, "
+                 f"{_f(row[s]['emd_ratio'], 2)} {marks[row[s]['verdict']]}[/]"
+                 for s in STATISTICS]
         table.add_row(row["population"], _f(row["nest_rate_hz"], 2),
                       _f(row["brainmac_rate_hz"], 2), *cells)
     console.print(table)
@@ -138,7 +141,7 @@ def markdown(result: NestValidation | PublishedValidation, command: str) -> str:
             lines += ["", f"Note: {result.note}."]
         return "\n".join(lines) + "\n"
     head = "| population | NEST (Hz) | brainmac (Hz) | " + " | ".join(
-        f"{STAT_NAMES[s]} D_KS / spread (ratio)" for s in STATISTICS) + " |"
+        f"{STAT_NAMES[s]}" for s in STATISTICS) + " |"
     lines += [head, "|---" * (3 + len(STATISTICS)) + "|"]
     for row in nest_rows(result):
         cells = " | ".join(f"{_cell_text(row[s])} {row[s]['verdict']}" for s in STATISTICS)

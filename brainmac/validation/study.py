@@ -1,9 +1,11 @@
 """A whole validation: S seeds per simulator, the distances, the verdicts.
 
->>> cfg = ValidationConfig(model="microcircuit", scale=0.1, seeds=2)
->>> result = validate_nest(cfg)            # NEST's spread as the yardstick
->>> result.summary["passed"]
->>> published = validate_published(cfg)    # mean rates against the published values
+Example::
+
+    cfg = ValidationConfig(model="microcircuit", scale=0.1, seeds=2)
+    result = validate_nest(cfg)                 # NEST's spread as the yardstick
+    result.summary["passed"]
+    published = validate_published(dataclasses.replace(cfg, reference="published"))
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import dataclasses
 import importlib.util
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,13 +43,33 @@ def _quiet(_: str) -> None:
 
 
 def network_info(net: Network) -> dict:
+    """Name, neuron count and population sizes of ``net`` (for reports)."""
     return {"name": net.name, "neurons": net.n_neurons,
             "populations": {p.name: p.size for p in net.populations}}
 
 
 @dataclass
 class NestValidation:
-    """brainmac against NEST's seed-to-seed spread (see `brainmac.validation.spread`)."""
+    """brainmac against NEST's seed-to-seed spread (see `brainmac.validation.spread`).
+
+    Attributes
+    ----------
+    config : ValidationConfig
+    network : dict
+        Name, neuron count and population sizes of the network NEST simulated.
+    tolerance : float
+        Largest distance / spread ratio called inside.
+    reference_runs, candidate_runs : list of RunResult
+        NEST's and brainmac's runs, by seed.
+    cells : dict
+        Population -> statistic -> cell, as `brainmac.validation.spread.cell_verdicts`.
+    summary : dict
+        Counts and overall verdict, as `brainmac.validation.spread.summarize`.
+    wall_s : float
+        Wall time of the whole validation, s.
+    candidate_network : str
+        Name of the network brainmac simulated (differs in tests of a broken copy).
+    """
 
     config: ValidationConfig
     network: dict
@@ -153,7 +175,25 @@ def _run_line(run: RunResult, n_seeds: int) -> str:
 
 @dataclass
 class PublishedValidation:
-    """brainmac's mean rates (and Brunel's CV) against the model's published values."""
+    """brainmac's mean rates (and Brunel's CV) against the model's published values.
+
+    Attributes
+    ----------
+    config : ValidationConfig
+    network : dict
+        Name, neuron count and population sizes.
+    runs : list of RunResult
+        brainmac's runs, by seed.
+    rows : dict
+        Row (population, or "all") -> statistic -> {"reference", "per_seed", "mean",
+        "rel_deviation"}; rates in Hz.
+    source : str
+        Where the reference values come from.
+    note : str
+        A caveat, e.g. full-scale values compared with a scaled network.
+    wall_s : float
+        Wall time, s.
+    """
 
     config: ValidationConfig
     network: dict
@@ -162,7 +202,6 @@ class PublishedValidation:
     source: str
     note: str = ""
     wall_s: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"kind": "brainmac-validation/1", "reference": "published",
