@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from brainmac.compile import compile_network  # noqa: E402
 from brainmac.engine import Simulator  # noqa: E402
-from brainmac.models import build  # noqa: E402
+from networks import add_network_args, network_from_args  # noqa: E402
 
 
 def measure(network, duration_ms: float, dt_ms: float, threads: int, profile: str = "seed",
@@ -55,9 +56,7 @@ def measure(network, duration_ms: float, dt_ms: float, threads: int, profile: st
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=["brunel", "microcircuit"], default="brunel")
-    parser.add_argument("--order", type=int, default=2500, help="brunel: N_E = 4 order")
-    parser.add_argument("--scale", type=float, default=1.0, help="microcircuit: neurons")
+    add_network_args(parser)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=float, default=1000.0, help="measured time (ms)")
     parser.add_argument("--warmup", type=float, default=0.0, help="unmeasured warm-up (ms)")
@@ -65,11 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--precision", default="seed")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    if args.model == "brunel":
-        net = build("brunel", order=args.order)
-    else:
-        net = build("microcircuit", scale=args.scale, dt_ms=args.dt)
-    result = measure(net, args.duration, args.dt, args.threads, args.precision, args.warmup,
+    result = measure(network_from_args(args), args.duration, args.dt, args.threads, args.precision, args.warmup,
                      args.seed)
     print(json.dumps(result))
     return result

@@ -21,10 +21,11 @@ from pathlib import Path
 
 # Runnable as a script from a checkout without installing brainmac.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from brainmac.models import build  # noqa: E402
 from brainmac.network import Network, PoissonDrive  # noqa: E402
 from brainmac.reference.nest import run_nest  # noqa: E402
+from networks import add_network_args, network_from_args  # noqa: E402
 
 
 def measure(
@@ -91,13 +92,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=["brunel", "microcircuit"], default="brunel")
-    parser.add_argument("--order", type=int, default=2500, help="brunel: N_E = 4 order")
-    parser.add_argument("--scale", type=float, default=1.0, help="microcircuit: neurons")
-    parser.add_argument("--k-scale", type=float, default=1.0, help="microcircuit: in-degree")
-    parser.add_argument(
-        "--drive", choices=["poisson", "dc"], default="poisson", help="microcircuit: external drive"
-    )
+    add_network_args(parser)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=float, default=1000.0, help="recorded time (ms)")
     parser.add_argument("--warmup", type=float, default=0.0, help="unrecorded warm-up (ms)")
@@ -105,12 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the JSON line to this file")
     args = parser.parse_args(argv)
-    if args.model == "brunel":
-        network = build("brunel", order=args.order)
-    else:
-        network = build(
-            "microcircuit", scale=args.scale, k_scale=args.k_scale, drive=args.drive, dt_ms=args.dt
-        )
+    network = network_from_args(args)
     out = measure(network, args.duration, args.dt, args.threads, args.warmup, args.seed)
     line = json.dumps(out)
     print(line, flush=True)
