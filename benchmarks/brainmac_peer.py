@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from brainmac.compile import compile_network  # noqa: E402
 from brainmac.engine import Simulator  # noqa: E402
-from networks import add_network_args, network_from_args  # noqa: E402
+from networks import add_network_args, add_run_args, network_from_args  # noqa: E402
 
 
 def measure(network, duration_ms: float, dt_ms: float, threads: int, profile: str = "seed",
@@ -57,15 +57,12 @@ def measure(network, duration_ms: float, dt_ms: float, threads: int, profile: st
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_network_args(parser)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--duration", type=float, default=1000.0, help="measured time (ms)")
-    parser.add_argument("--warmup", type=float, default=0.0, help="unmeasured warm-up (ms)")
-    parser.add_argument("--dt", type=float, default=0.1, help="time step (ms)")
+    add_run_args(parser)
     parser.add_argument("--precision", default="seed")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    result = measure(network_from_args(args), args.duration, args.dt, args.threads, args.precision, args.warmup,
-                     args.seed)
+    result = measure(network_from_args(args), args.duration, args.dt, args.threads,
+                     args.precision, args.warmup, args.seed)
     print(json.dumps(result))
     return result
 

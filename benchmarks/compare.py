@@ -19,17 +19,14 @@ import json
 import platform
 import sys
 
-from networks import add_network_args
+from networks import add_network_args, add_run_args
 from suite import HERE, Case, machine, run_case, table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_network_args(parser)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--duration", type=float, default=1000.0, help="measured time (ms)")
-    parser.add_argument("--warmup", type=float, default=0.0, help="unmeasured warm-up (ms)")
-    parser.add_argument("--dt", type=float, default=0.1, help="time step (ms)")
+    add_run_args(parser)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-nest", action="store_true", help="brainmac only")
     parser.add_argument("--nest-memory-gib", type=float, default=16.0)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from brainmac.network import Network, PoissonDrive  # noqa: E402
 from brainmac.reference.nest import run_nest  # noqa: E402
-from networks import add_network_args, network_from_args  # noqa: E402
+from networks import add_network_args, add_run_args, network_from_args  # noqa: E402
 
 
 def measure(
@@ -93,10 +93,7 @@ def measure(
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_network_args(parser)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--duration", type=float, default=1000.0, help="recorded time (ms)")
-    parser.add_argument("--warmup", type=float, default=0.0, help="unrecorded warm-up (ms)")
-    parser.add_argument("--dt", type=float, default=0.1, help="time step (ms)")
+    add_run_args(parser)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the JSON line to this file")
     args = parser.parse_args(argv)

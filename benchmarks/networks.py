@@ -33,6 +33,14 @@ def add_network_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--indegree", type=int, default=1000, help="random: synapses/neuron")
 
 
+def add_run_args(parser: argparse.ArgumentParser) -> None:
+    """The options of one run: threads, measured window, warm-up, step."""
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=1000.0, help="measured time (ms)")
+    parser.add_argument("--warmup", type=float, default=0.0, help="unmeasured warm-up (ms)")
+    parser.add_argument("--dt", type=float, default=0.1, help="time step (ms)")
+
+
 def network_from_args(args: argparse.Namespace) -> Network:
     """The network ``add_network_args``' options describe, at step ``args.dt`` (ms)."""
     if args.model == "brunel":
