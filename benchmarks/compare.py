@@ -8,7 +8,7 @@ Usage::
 
 One case of the suite (``suite.py``, which runs the issue's whole list) with the network
 given on the command line; same subprocess peers, same table. Writes the raw runs and the
-medians to ``benchmarks/results/<date>-<host>-<model>.json``.
+medians to ``benchmarks/results/<date>-<HHMM>-<host>-<model>.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import platform
 import sys
+from pathlib import Path
 
 from networks import add_network_args, add_run_args
 from suite import HERE, Case, machine, run_case, table
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-nest", action="store_true", help="brainmac only")
     parser.add_argument("--nest-memory-gib", type=float, default=16.0)
+    parser.add_argument("--out", type=Path, help="results file (default benchmarks/results/)")
     args = parser.parse_args()
     network = ["--model", args.model, "--order", str(args.order), "--scale", str(args.scale),
                "--k-scale", str(args.k_scale), "--drive", args.drive,
@@ -39,7 +41,8 @@ def main() -> None:
     result = run_case(case, args.repeats, args.nest_memory_gib, args.no_nest,
                       log=lambda s: print(s, file=sys.stderr, flush=True))
     print(table([result]))
-    path = HERE / "results" / f"{dt.date.today()}-{platform.node()}-{args.model}.json"
+    stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M")
+    path = args.out or HERE / "results" / f"{stamp}-{platform.node()}-{args.model}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps({"args": vars(args), "machine": machine(), **result}, indent=1))
     print(f"wrote {path}", file=sys.stderr)
