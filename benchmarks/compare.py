@@ -44,7 +44,8 @@ def main() -> None:
     stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M")
     path = args.out or HERE / "results" / f"{stamp}-{platform.node()}-{args.model}.json"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps({"args": vars(args), "machine": machine(), **result}, indent=1))
+    path.write_text(json.dumps({"args": vars(args), "machine": machine(), **result}, indent=1,
+                               default=str))
     print(f"wrote {path}", file=sys.stderr)
 
 
