@@ -23,8 +23,17 @@ a baseline and the current code share the machine's load):
 - ``breakdown``: the current step loop, 1 thread, whole and without delivery (the neuron
   update, drains of empty queues and the fork-join only), s per biological second.
 
+Every figure measures the plain grid (sub-step bits k = 0); a compiled network or store
+with ``substep_bits > 0`` is refused.
+
 A baseline revision is materialized from git into ``~/.cache/brainmac-bench/<rev>`` (its
-backend and engine, imports rewritten) and imported beside the current code.
+backend and engine, imports rewritten) and imported beside the current code. Three kernel
+call conventions are told apart and each driven with its own arguments: the direct ring
+scatter (a1a7c4a), the per-slot event queues (a97dc03 up to the sub-step change), and the
+queues with sub-step spike times (``sub``/``subs`` arguments of ``update_partition``,
+``spike_sub``/``sub_bits``/``table`` of ``deliver_partition``, ``sub_bits`` of
+``gather_chunk``; run at k = 0). ``simulate`` and ``chunk`` use each version's own
+``Simulator``; ``breakdown`` runs the current code only.
 """
 
 from __future__ import annotations
@@ -73,6 +82,7 @@ class Version:
         self.nk, self.sk, self.driver, self.simulator = (neuron_kernels, synapse_kernels,
                                                          driver, simulator)
         self.queues = hasattr(synapse_kernels, "drain_slot")  # else: direct ring scatter
+        self.substep = hasattr(synapse_kernels, "drain_slot_sub")  # sub-step signatures
 
 
 def _materialize(rev: str) -> str:
@@ -113,7 +123,22 @@ def timed(fns: dict, repeats: int) -> dict:
 
 
 # -- update ------------------------------------------------------------------------------
-def _update_loop(kernel, queues: bool):
+def _update_loop(kernel, queues: bool, substep: bool = False):
+    if substep:
+        @njit
+        def loop_sub(t0, steps, p, n0, n1, state, net, key, sat, spikes, scratch, acc):
+            v, i_ex, i_in, refr = state
+            (coef, const, levels, ref_steps, model, thr, win, bounds, weight, rec, window,
+             sub, subs) = net
+            total = 0
+            for t in range(t0, t0 + steps):
+                total += kernel(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels,
+                                ref_steps, model, thr, win, bounds, weight, rec, window, key,
+                                np.int64(24), np.int64(32767), sub, sat, spikes, subs, 0,
+                                scratch)
+            return total
+        return loop_sub
+
     if queues:
         @njit
         def loop(t0, steps, p, n0, n1, state, net, key, sat, spikes, scratch, acc):
@@ -154,7 +179,7 @@ def bench_update(versions, repeats: int, steps: int = 10) -> list[dict]:
                      np.zeros(n, np.int64))
             sat = np.zeros((a["coef"].shape[0], 3), np.int64)
             spikes = np.empty(n * steps, np.int64)
-            loop = _update_loop(ver.nk.update_partition, ver.queues)
+            loop = _update_loop(ver.nk.update_partition, ver.queues, ver.substep)
             if ver.queues:
                 neu, _ = ver.driver.kernel_arrays({**a, **dict.fromkeys(SYN_NAMES)}, key, 24,
                                                   32767)
@@ -162,6 +187,9 @@ def bench_update(versions, repeats: int, steps: int = 10) -> list[dict]:
                 block = ver.nk.BLOCK
                 scratch = (np.empty(block, np.uint64), np.empty(block, np.uint32),
                            np.empty(block, np.int32), np.empty(block, np.bool_))
+                if ver.substep:  # k = 0: the plain-grid sub tuple, no offsets written
+                    net = net + (neu[15:20], np.zeros(1, np.int64))
+                    scratch = scratch + (np.empty(block), np.empty(block))
                 extra = np.zeros(2 * (n1 - n0), np.int32)
             else:
                 net = (a["coef"], a["levels"], a["ref_steps"], a["model_code"], a["drive_cdf"],
@@ -197,7 +225,32 @@ def spike_trains(compiled, steps: int, rates_hz, seed: int = 5):
     return np.concatenate(ids).astype(np.int64), offsets
 
 
-def _deliver_loop(sk, queues: bool):
+def _deliver_loop(sk, queues: bool, substep: bool = False):
+    if substep:
+        deliver, drain = sk.deliver_partition, sk.drain_slot
+
+        @njit
+        def replay_sub(t0, steps, offsets, gids, store, ring, syn, part_start):
+            queues_, acc, table = store
+            n_total = part_start[-1]
+            n_slots = ring.size // (2 * n_total)
+            slot = np.empty(gids.size, np.int64)
+            sub = np.zeros(gids.size, np.int64)  # k = 0: every offset is 0
+            events = 0
+            for t in range(t0, t0 + steps):
+                m0, m1 = offsets[t], offsets[t + 1]
+                slot[m0:m1] = t % n_slots
+                for p in range(part_start.size - 1):
+                    n0, n1 = part_start[p], part_start[p + 1]
+                    acc_p = acc[2 * n0: 2 * n1]
+                    drain(p, t % n_slots, queues_, ring, n_total, n0, n1 - n0, acc_p)
+                    acc_p[:] = 0  # the update reads and clears its input
+                    events += deliver(p, gids[m0:m1], slot[m0:m1], sub[m0:m1], m1 - m0,
+                                      queues_, ring, n_total, n_slots, part_start, *syn,
+                                      np.int64(0), table)
+            return events
+        return replay_sub
+
     if queues:
         deliver, drain = sk.deliver_partition, sk.drain_slot
 
@@ -256,7 +309,9 @@ def bench_deliver(versions, repeats: int, compiled, steps: int = 10) -> list[dic
                                            compiled.dt_ms)
             store = (ver.driver.empty_queues(pages, n_slots, ring.dtype),
                      np.zeros(2 * n, ring.dtype))
-        replay = _deliver_loop(ver.sk, ver.queues)
+            if ver.substep:  # k = 0 input tables (read only when the pool is flushed)
+                store += (np.zeros((compiled.n_partitions, 4, 1), ring.dtype),)
+        replay = _deliver_loop(ver.sk, ver.queues, ver.substep)
         replay(0, steps, offsets, gids, store, ring, syn, a["part_start"])  # warm-up
         fns[ver.name] = (lambda r, replay=replay, store=store, ring=ring:
                          replay((r + 1) * steps, steps, offsets, gids, store, ring, syn,
@@ -317,7 +372,8 @@ def bench_breakdown(compiled, repeats: int, piece_ms: float) -> list[dict]:
             driver.chunk_region(t, 1, t0, cap, 0, empty, empty, schedule, state, acc, queues,
                                 net, buf, empty, np.zeros(part_start.size, np.int64), samples,
                                 counters)
-            driver.gather_chunk(t, 1, cap, (0, part_start.size - 1), part_start, buf)
+            driver.gather_chunk(t, 1, cap, (0, part_start.size - 1), part_start, buf,
+                                net[0][15])
 
     numba.set_num_threads(1)
     sim = Simulator(compiled, threads=1, record=None)
@@ -363,6 +419,9 @@ def main(argv=None) -> list[dict]:
             net = (build("brunel", order=round(2500 * args.scale)) if args.model == "brunel"
                    else build("microcircuit", scale=args.scale))
             compiled = compile_network(net, "seed", 0.1, 1, threads=2)
+        if getattr(compiled, "substep_bits", 0):
+            parser.error(f"{args.store}: substep_bits = {compiled.substep_bits}; these "
+                         "figures measure the plain grid (k = 0) only")
     rows = []
     if "update" in args.figures:
         rows += bench_update(versions, args.repeats)

@@ -16,6 +16,15 @@ Two parts (results and their discussion: ``docs/distributed.md``):
     rate nu, chunk by chunk; time per exchange and bytes per rank::
 
         mpiexec -n 2 python benchmarks/bench_mpi.py exchange --neurons 77169 --rate 4
+
+``memory``
+    Resident memory per rank, stage by stage, for 1 and 2 ranks (one thread each), of a
+    model compiled on the ranks or of a store (``brainmac compile``) opened partially:
+    at start-up, when the network is built or opened (peak so far and resident), while
+    simulating, and the peak of the whole job::
+
+        python benchmarks/bench_mpi.py memory --scale 0.1 --ranks 1,2
+        python benchmarks/bench_mpi.py memory --store mc01.store --ranks 1,2
 """
 
 from __future__ import annotations
@@ -162,6 +171,75 @@ def exchange(args) -> None:
                          indent=2))
 
 
+def _memory_now() -> dict[str, int]:
+    """This process's resident memory now and its peak so far, bytes (Linux)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out["rss" if key == "VmRSS" else "peak"] = int(value.split()[0]) * 1024
+    return out
+
+
+def memory_job(args) -> None:
+    """One job (under mpiexec or not) that notes every rank's memory at each stage and
+    prints, on rank 0, one JSON line with all ranks' notes."""
+    from brainmac.parallel import mpi_context
+    from brainmac.runner import Hooks, JobConfig, execute
+
+    notes = [("start", _memory_now())]
+    cfg = JobConfig(model=args.store or "microcircuit", scale=args.scale, warmup_ms=0.0,
+                    duration_ms=args.duration_ms, threads=1, out=args.out, record="all",
+                    partition_size=args.partition_size)
+    execute(cfg, Hooks(stage=lambda name: notes.append((name, _memory_now()))))
+    notes.append(("end", _memory_now()))
+    context = mpi_context()
+    every = [notes] if context is None else context.comm.gather(notes, root=0)
+    if context is None or context.is_root:
+        print(json.dumps({"ranks": len(every), "notes": every}), flush=True)
+
+
+def _memory_row(job: dict) -> list[dict]:
+    """Per rank, MiB: resident at start-up; peak and resident once the network is built
+    or opened; resident when the simulation starts (kernels loaded); peak of the job."""
+    rows = []
+    for notes in job["notes"]:
+        stage = dict(notes)
+        built = stage["compiling kernels"]
+        rows.append({"start": stage["start"]["rss"] / 2**20,
+                     "build_peak": built["peak"] / 2**20,
+                     "built_rss": built["rss"] / 2**20,
+                     "simulating_rss": stage["simulating"]["rss"] / 2**20,
+                     "job_peak": stage["end"]["peak"] / 2**20})
+    return rows
+
+
+def memory(args) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for ranks in (int(r) for r in args.ranks.split(",")):
+        command = [sys.executable, __file__, "memory-job", "--scale", str(args.scale),
+                   "--duration-ms", str(args.duration_ms), "--out", str(out / f"r{ranks}")]
+        command += ["--store", args.store] if args.store else []
+        command += ["--partition-size", str(args.partition_size)] if args.partition_size else []
+        if ranks > 1:
+            command = [shutil.which("mpiexec") or "mpiexec", "-n", str(ranks), *command]
+        done = subprocess.run(command, env=dict(os.environ, MPIR_CVAR_ENABLE_HEAVY_YIELD="1"),
+                              check=True, capture_output=True, text=True)
+        job = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append({"ranks": ranks, "per_rank_mib": _memory_row(job),
+                        "load_average": os.getloadavg(), "notes": job["notes"]})
+        print(json.dumps({k: v for k, v in results[-1].items() if k != "notes"}), flush=True)
+    (out / "memory.json").write_text(json.dumps(results, indent=2))
+    print(f"{'ranks':>5} {'rank':>4} {'start':>7} {'build peak':>10} {'built':>7} "
+          f"{'simulating':>10} {'job peak':>8}   (MiB)")
+    for result in results:
+        for rank, row in enumerate(result["per_rank_mib"]):
+            print(f"{result['ranks']:5d} {rank:4d} {row['start']:7.0f} {row['build_peak']:10.0f} "
+                  f"{row['built_rss']:7.0f} {row['simulating_rss']:10.0f} {row['job_peak']:8.0f}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -179,11 +257,19 @@ def main(argv=None) -> None:
     e.add_argument("--chunk", type=int, default=1, help="steps per exchange")
     e.add_argument("--chunks", type=int, default=5000, help="exchanges to time")
     e.add_argument("--methods", default=None, help="comma-separated (default: all)")
+    for name, help_text in (("memory", "resident memory per rank, 1 vs 2 ranks"),
+                            ("memory-job", "one job of `memory` (internal)")):
+        m = sub.add_parser(name, help=help_text)
+        m.add_argument("--scale", type=float, default=0.1, help="microcircuit scale")
+        m.add_argument("--store", default=None, help="run this store instead of the model")
+        m.add_argument("--duration-ms", type=float, default=100.0)
+        m.add_argument("--partition-size", type=int, default=None,
+                       help="neurons per partition of the model (default: brainmac's)")
+        m.add_argument("--out", default="bench-mpi-memory")
+        m.add_argument("--ranks", default="1,2", help="rank counts, comma-separated")
     args = parser.parse_args(argv)
-    if args.part == "runs":
-        runs(args)
-    else:
-        exchange(args)
+    parts = {"runs": runs, "exchange": exchange, "memory": memory, "memory-job": memory_job}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Usage::
         --threads 2 --json benchmarks/results/store_1e9.json
 
 A Brunel-like network (``brainmac.models.brunel`` with epsilon = K / N: C_E = 0.8 K,
-C_I = 0.2 K, delay 2 ms, dt 1 ms, the seed profile) is compiled with
+C_I = 0.2 K, delay ``--delay-ms`` (2 ms), dt 1 ms, the seed profile) is compiled with
 :func:`brainmac.store.write_store` and run for ``--bio-ms`` of biological time. Each phase
 runs in a child process, so that its peak RSS and its ``/proc/self/io`` counters are its own:
 
@@ -41,7 +41,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DT_MS = 1.0
-DELAY_MS = 2.0
 RECORD_FRACTION = 0.02  # neurons whose spikes give the firing rate
 
 
@@ -77,11 +76,18 @@ def delta(before: dict, after: dict) -> dict:
     return {k: after[k] - before[k] for k in keys}
 
 
-def network(neurons: int, indegree: int):
+def network(neurons: int, indegree: int, delay_ms: float):
     from brainmac.models import build
 
     order = neurons // 5
-    return build("brunel", order=order, epsilon=indegree / (5 * order), delay_ms=DELAY_MS)
+    return build("brunel", order=order, epsilon=indegree / (5 * order), delay_ms=delay_ms)
+
+
+def log_line(args, **fields) -> None:
+    """Append one JSON line to ``--log`` (progress of long phases; survives a kill)."""
+    if args.log is not None:
+        with open(args.log, "a") as f:
+            f.write(json.dumps({"time": time.time(), **fields}) + "\n")
 
 
 def evict(store: Path, arrays: dict | None = None) -> None:
@@ -108,10 +114,16 @@ def store_bytes(store: Path) -> int:
 def phase_compile(args) -> dict:
     from brainmac.store import write_store
 
-    net = network(args.neurons, args.indegree)
+    net = network(args.neurons, args.indegree, args.delay_ms)
     before, start = usage(), time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        log_line(args, phase="compile", partitions=done, of=total,
+                 wall_s=time.perf_counter() - start, loadavg=os.getloadavg()[0],
+                 **delta(before, usage()))
+
     write_store(net, args.store, dt_ms=DT_MS, threads=args.threads, overwrite=True,
-                partition_size=args.partition_size)
+                partition_size=args.partition_size, progress=progress)
     wall = time.perf_counter() - start
     manifest = json.loads((args.store / "manifest.json").read_text())
     n = manifest["synapses"]
@@ -141,13 +153,15 @@ def phase_run(args) -> dict:
     from brainmac.store import open_store
 
     compiled = open_store(args.store)
-    sim = Simulator(compiled, threads=args.threads, record=RECORD_FRACTION)
+    pool_bytes = int(args.max_queue_gib * 2**30) if args.max_queue_gib else None
+    sim = Simulator(compiled, threads=args.threads, record=RECORD_FRACTION,
+                    event_pool_bytes=pool_bytes)
     sim.compile_kernels()
     evict(args.store, compiled.arrays)
     parts = {}
     for name, ms in (("first", args.first_ms), ("rest", args.bio_ms - args.first_ms)):
         before, start, events = usage(), time.perf_counter(), sim.stats.events
-        sim.run(ms)
+        run_logged(sim, ms, args, name)
         wall = time.perf_counter() - start
         parts[name] = {"bio_ms": ms, "wall_s": wall, "events": sim.stats.events - events,
                        "events_per_s": (sim.stats.events - events) / wall,
@@ -157,6 +171,25 @@ def phase_run(args) -> dict:
     return {"bio_ms": args.bio_ms, "wall_s": wall, "real_time_factor": wall / args.bio_ms * 1e3,
             "events": sim.stats.events, "events_per_s": sim.stats.events / wall,
             "rate_hz": sim.stats.spikes / recorded / args.bio_ms * 1e3, **parts, **usage()}
+
+
+def run_logged(sim, ms: float, args, part: str) -> None:
+    """``sim.run(ms)``, one chunk (the minimum delay) at a time when ``--log`` is given,
+    logging each chunk's wall time, bytes read and events."""
+    if args.log is None:
+        sim.run(ms)
+        return
+    chunk_ms = sim.chunk * DT_MS
+    done = 0.0
+    while done < ms:
+        step_ms = min(chunk_ms, ms - done)
+        before, start = usage(), time.perf_counter()
+        events, spikes = sim.stats.events, sim.stats.spikes
+        sim.run(step_ms)
+        done += step_ms
+        log_line(args, phase="run", part=part, bio_ms=done, wall_s=time.perf_counter() - start,
+                 events=sim.stats.events - events, spikes_recorded=sim.stats.spikes - spikes,
+                 loadavg=os.getloadavg()[0], **delta(before, usage()))
 
 
 def phase_cold(args) -> dict:
@@ -218,6 +251,8 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--partition-size", type=int, default=4096,
                    help="neurons per partition; row pointers and groups grow as N / size")
+    p.add_argument("--delay-ms", type=float, default=2.0,
+                   help="delay of every synapse = the run's chunk (one pass over the store)")
     p.add_argument("--bio-ms", type=float, default=1000.0)
     p.add_argument("--first-ms", type=float, default=10.0)
     p.add_argument("--warm-ms", type=float, default=100.0)
@@ -225,10 +260,15 @@ def parse(argv=None):
     p.add_argument("--phases", default="compile,drive,open,run,cold")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--keep", action="store_true", help="keep the store afterwards")
+    p.add_argument("--max-queue-gib", type=float, default=None,
+                   help="cap the engine's event pools (GiB in all) in the run phase")
+    p.add_argument("--log", type=Path, default=None, help="JSON lines of per-partition and "
+                   "per-chunk progress")
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.neurons = int(args.neurons)
-    args.store = args.dir / f"brunel_n{args.neurons}_k{args.indegree}_p{args.partition_size}.store"
+    args.store = args.dir / (f"brunel_n{args.neurons}_k{args.indegree}_d{args.delay_ms:g}"
+                             f"_p{args.partition_size}.store")
     return args
 
 
@@ -240,7 +280,7 @@ def main(argv=None) -> int:
     args.dir.mkdir(parents=True, exist_ok=True)
     results = {"neurons": args.neurons, "indegree": args.indegree, "threads": args.threads,
                "partition_size": args.partition_size,
-               "dt_ms": DT_MS, "delay_ms": DELAY_MS, "cpu_count": os.cpu_count(),
+               "dt_ms": DT_MS, "delay_ms": args.delay_ms, "cpu_count": os.cpu_count(),
                "mem_total_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")}
     for name in args.phases.split(","):
         cmd = [sys.executable, __file__, "--phase", name, *(argv or sys.argv[1:])]

@@ -22,9 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from networks import add_network_args, add_run_args, network_from_args  # noqa: E402
+
 from brainmac.compile import compile_network  # noqa: E402
 from brainmac.engine import Simulator  # noqa: E402
-from networks import add_network_args, add_run_args, network_from_args  # noqa: E402
 
 
 def measure(network, duration_ms: float, dt_ms: float, threads: int, profile: str = "seed",

@@ -23,9 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from networks import add_network_args, add_run_args, network_from_args  # noqa: E402
+
 from brainmac.network import Network, PoissonDrive  # noqa: E402
 from brainmac.reference.nest import run_nest  # noqa: E402
-from networks import add_network_args, add_run_args, network_from_args  # noqa: E402
 
 
 def measure(

@@ -92,14 +92,14 @@ def cases(tier: str) -> list[Case]:
         ]
     mc = ["--model", "microcircuit", "--scale", "1"]
     brunel = ["--model", "brunel", "--order", "2500"]
-    return [
-        Case("mc-dt0.1", mc, 2.99e8, n_neurons=77169, nest_duration_ms=200.0),
-        Case("mc-dt1", mc, 2.99e8, dt_ms=1.0, n_neurons=77169, nest_duration_ms=200.0),
+    return [  # cheapest first: an interrupted suite still has most of its rows
         Case("brunel", brunel, 1.56e7, n_neurons=12500),
-        *(_random(n, d, tier) for n, d in ((10_000, 1000.0), (100_000, 200.0),
-                                           (1_000_000, 50.0))),
         *(Case(f"brunel-t{t}", brunel, 1.56e7, threads=t, duration_ms=300.0,
                group="threads", n_neurons=12500) for t in (1, 2)),
+        *(_random(n, d, tier) for n, d in ((10_000, 1000.0), (100_000, 200.0))),
+        Case("mc-dt0.1", mc, 2.99e8, n_neurons=77169, nest_duration_ms=200.0),
+        Case("mc-dt1", mc, 2.99e8, dt_ms=1.0, n_neurons=77169, nest_duration_ms=200.0),
+        _random(1_000_000, 50.0, tier),
     ]
 
 
@@ -223,7 +223,7 @@ def plot(results: list[dict], out: Path) -> list[Path]:
             pts = [(r["case"][xkey], r["medians"][sim][ykey]) for r in rows
                    if ykey in r["medians"].get(sim, {})]
             if pts:
-                ax.plot(*zip(*pts), style, label="brainmac (seed)" if sim == "brainmac"
+                ax.plot(*zip(*pts, strict=True), style, label="brainmac (seed)" if sim == "brainmac"
                         else "NEST 3.10")
         if group == "scaling":
             ax.set_xscale("log")
@@ -255,17 +255,19 @@ def main(argv: list[str] | None = None) -> None:
     if not chosen:
         parser.error(f"no case matches --only {args.only}")
     started = machine()
-    results = [run_case(c, args.repeats, args.nest_memory_gib, args.no_nest,
-                        log=lambda s: print(s, file=sys.stderr, flush=True),
-                        nest_repeats=args.nest_repeats) for c in chosen]
-    print(table(results))
     suffix = "" if args.tier == "full" else f"-{args.tier}"
     path = args.out or HERE / "results" / f"{dt.date.today()}-{platform.node()}{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"tier": args.tier, "repeats": args.repeats,
-                                "nest_repeats": args.nest_repeats or args.repeats,
-                                "machine_start": started, "machine_end": machine(),
-                                "results": results}, indent=1))
+    results = []
+    for case in chosen:  # the file is rewritten after every case: a killed suite keeps rows
+        results.append(run_case(case, args.repeats, args.nest_memory_gib, args.no_nest,
+                                log=lambda s: print(s, file=sys.stderr, flush=True),
+                                nest_repeats=args.nest_repeats))
+        path.write_text(json.dumps({"tier": args.tier, "repeats": args.repeats,
+                                    "nest_repeats": args.nest_repeats or args.repeats,
+                                    "machine_start": started, "machine_end": machine(),
+                                    "results": results}, indent=1))
+    print(table(results))
     print(f"wrote {path}", file=sys.stderr)
     if args.plot:
         for p in plot(results, args.plot):

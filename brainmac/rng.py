@@ -24,7 +24,7 @@ _INV32 = 1.0 / 4294967296.0
 STREAM_STEP = 1  # per neuron and step: Poisson drive and rounding dither
 STREAM_V_INIT = 2  # per neuron: initial membrane potential
 PROJECTION_BASE = 16
-PROJ_PRE, PROJ_WEIGHT, PROJ_DELAY, PROJ_COUNT = 0, 1, 2, 3
+PROJ_PRE, PROJ_WEIGHT, PROJ_DELAY, PROJ_COUNT, PROJ_ROUND = 0, 1, 2, 3, 4
 
 #: Largest |z| that :func:`normal` can return: sqrt(-2 ln(2^-33)).
 Z_MAX = math.sqrt(-2.0 * math.log(0.5 / 4294967296.0))

@@ -67,6 +67,14 @@ class JobConfig:
     out: str = "brainmac-out"
     partition_size: int | None = None
     checkpoint_every_ms: float | None = None
+    substep_bits: int = 0  # k-bit spike offsets within the step (brainmac.compile.substep)
+    rounding: str = "stochastic"  # weight rounding of the fixed-point profiles
+
+    def numerics(self):
+        """The precision profile with this job's weight rounding."""
+        from brainmac.compile.profiles import with_rounding
+
+        return with_rounding(self.profile, self.rounding)
 
 
 @dataclass
@@ -238,7 +246,7 @@ def execute(cfg: JobConfig, hooks: Hooks | None = None, resume: bool = False) ->
             for k, name in enumerate(names):
                 sel = owner == k
                 if sel.any():
-                    writer.append(name, step[sel] * cfg.dt_ms, gid[sel] - starts[name])
+                    writer.append(name, sim.ticks_to_ms(step[sel]), gid[sel] - starts[name])
             if not cfg.checkpoint_every_ms:  # else flushed at checkpoints only, so that a
                 writer.flush()               # kill rarely lands inside an HDF5 flush
 
@@ -266,6 +274,9 @@ def _execute_distributed(cfg: JobConfig, hooks: Hooks | None, resume: bool) -> d
     context = mpi_context()
     if context is None:
         return None
+    if store_config(cfg).substep_bits:
+        raise ConfigError("sub-step spike times (--substep-bits > 0) do not run over MPI yet; "
+                          "run in one process")
     from brainmac.parallel.job import execute_distributed
 
     return execute_distributed(cfg, hooks, context, resume)
@@ -277,7 +288,9 @@ def store_config(cfg: JobConfig) -> JobConfig:
         return cfg
     manifest = read_manifest(cfg.model)
     return replace(cfg, profile=manifest["profile"], dt_ms=manifest["dt_ms"],
-                   seed=manifest["seed"])
+                   seed=manifest["seed"],
+                   substep_bits=int(manifest["model"].get("substep_bits", 0)),
+                   rounding=manifest["model"].get("weight_rounding", "nearest"))
 
 
 def job_config_from_dict(data: dict, where: str) -> JobConfig:
@@ -300,10 +313,10 @@ def _compiled(cfg: JobConfig, out: Path, hooks: Hooks):
     net = build_network(cfg)
     check_disk(out, net.n_neurons, seconds)
     hooks.stage("compiling")
-    return compile_network(net, cfg.profile, cfg.dt_ms, cfg.seed,
+    return compile_network(net, cfg.numerics(), cfg.dt_ms, cfg.seed,
                            partition_size=cfg.partition_size or DEFAULT_PARTITION_SIZE,
                            threads=cfg.threads or _cpu_count(),
-                           progress=hooks.compile_progress)
+                           progress=hooks.compile_progress, substep_bits=cfg.substep_bits)
 
 
 def _network_identity(cfg: JobConfig, compiled) -> dict:
@@ -341,6 +354,7 @@ def _report(cfg, manifest, compiled, sim, spikes, build_s, jit_s, t0, t1) -> dic
     return {
         "model": cfg.model, "network": manifest["network"], "config": asdict(cfg),
         "profile": compiled.profile.name, "dt_ms": cfg.dt_ms, "seed": cfg.seed,
+        "substep_bits": compiled.substep_bits,
         "threads": sim.threads, "versions": versions(),
         "neurons": compiled.n_neurons, "synapses": compiled.n_synapses,
         "partitions": compiled.n_partitions,

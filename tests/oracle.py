@@ -4,6 +4,11 @@ It steps every neuron of the network one step at a time, vectorized over neurons
 delivers each spike with ``np.add.at`` in (step, presynaptic id, synapse) order. It shares
 with brainmac only the network description, the synapse *generator* (tested on its own) and
 the per-population scales; propagators, rounding, drive and delivery are written anew here.
+
+With ``substep_bits`` k > 0 (spike offsets within the step, see brainmac.compile.substep)
+it keeps a ring of three channels per slot (receptor 0, receptor 1, V), weights every
+delivered input by the decay over the sub-steps left in its arrival step, adds the channels
+before the rounding, and locates each spike's crossing by linear interpolation.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import numpy as np
 from brainmac.compile.compiler import compile_network
 from brainmac.compile.drives import poisson_cdf
 from brainmac.compile.generate import generate
-from brainmac.compile.neurons import population_numerics
+from brainmac.compile.neurons import network_numerics
 from brainmac.compile.plan import plan_projections
 from brainmac.compile.profiles import get_profile
+from brainmac.compile.substep import TABLE_SHIFT
 from brainmac.network.network import DCDrive, PoissonDrive
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -62,16 +68,17 @@ def _propagators(p, h):
 class Oracle:
     """Simulate ``net`` as brainmac's profile ``profile`` would, slowly."""
 
-    def __init__(self, net, profile="seed", dt_ms=0.1, seed=1):
+    def __init__(self, net, profile="seed", dt_ms=0.1, seed=1, substep_bits=0):
         self.net, self.profile, self.dt, self.seed = net, get_profile(profile), dt_ms, seed
+        self.k, self.n_sub = substep_bits, 1 << substep_bits
         prof = self.profile
-        compiled = compile_network(net, prof, dt_ms, seed)  # for v_init and the manifest only
+        compiled = compile_network(net, prof, dt_ms, seed,  # for v_init and the manifest only
+                                   substep_bits=substep_bits)
         dc = {p.name: 0.0 for p in net.populations}
         for d in net.drives:
             if isinstance(d, DCDrive):
                 dc[d.target.name] += d.amplitude_pa
-        nums = {p.name: population_numerics(p, prof, dt_ms, dc[p.name])
-                for p in net.populations}
+        nums = network_numerics(net, prof, dt_ms)
         self.fixed = prof.fixed_point
         cdt = np.int64 if self.fixed else prof.state_dtype
         frac = 2.0 ** prof.frac_bits
@@ -108,7 +115,11 @@ class Oracle:
                                      for p in net.populations}, np.int64)
         self.is_exp = _per_neuron(net, {p.name: p.model == "lif_exp" for p in net.populations},
                                   bool)
+        self.is_source = _per_neuron(net, {p.name: p.model == "poisson_source"
+                                           for p in net.populations}, bool)
         self._drive_setup(nums, compiled)
+        if self.k:
+            self._table_setup(nums)
         self._synapse_setup(nums)
         self.v = compiled.arrays["v_init"].copy()
         n = net.n_neurons
@@ -141,6 +152,9 @@ class Oracle:
                 e = report[f"poisson->{d.target.name}"]["gain_exponent"]
                 unit = num.weight_lsb * 2.0**e
                 self.drive_w[sl] = math.floor(d.weight / unit + 0.5) * 2**e
+                actual = float(self.drive_w[sl][0]) * num.weight_lsb
+                if actual:  # the rate keeps the drive's mean input exact
+                    self.drive_lambda[sl] *= d.weight / actual
             else:
                 self.drive_w[sl] = d.weight
             self.drive_rec[sl] = 1 if (d.target.model == "lif_exp" and d.weight < 0) else 0
@@ -148,7 +162,7 @@ class Oracle:
 
     def _synapse_setup(self, nums):
         prof = self.profile
-        plans = plan_projections(self.net, nums, prof, self.dt, self.seed)
+        plans = plan_projections(self.net, nums, prof, self.dt, self.seed, self.k)
         blocks = [generate(plan, 0, plan.n_post, prof, self.dt) for plan in plans]
         gains = {2 * pl.index + r: pl.gain_exponent[r] for pl in plans for r in (0, 1)}
         exp_target = {pl.index: pl.exp_target for pl in plans}
@@ -169,8 +183,51 @@ class Oracle:
         order = np.lexsort((gidx, cat[3], cat[0]))  # by pre, then delay, then gain; stable
         self.s_pre, self.s_post, self.s_val, self.s_delay, self.s_rec = (x[order] for x in cat)
         self.row = np.searchsorted(self.s_pre, np.arange(self.net.n_neurons + 1))
-        self.n_slots = int(self.s_delay.max()) + 1 if self.s_delay.size else 2
-        self.ring = np.zeros((self.n_slots, 2, self.net.n_neurons), prof.ring_dtype)
+        late = (int(self.s_delay.max()) + self.n_sub - 1) >> self.k if self.s_delay.size else 1
+        self.n_slots = late + 1
+        if self.k:
+            dtype = np.int64 if self.fixed else prof.ring_dtype
+            self.ring = np.zeros((self.n_slots, 3, self.net.n_neurons), dtype)
+        else:
+            self.ring = np.zeros((self.n_slots, 2, self.net.n_neurons), prof.ring_dtype)
+
+    def _table_setup(self, nums):
+        """Per population the input factors over q sub-steps left (4, Q): receptor 0 and 1
+        into their own channel, then into V; and each neuron's drive per event."""
+        prof, n_sub, pops = self.profile, self.n_sub, self.net.populations
+        tables = []
+        for pop in pops:
+            tab = np.zeros((4, n_sub))
+            num = nums[pop.name]
+            for q in range(n_sub):
+                if pop.model == "poisson_source":
+                    tab[:2, q] = 1.0
+                    continue
+                p22, p21e, p21i, p11e, p11i, _ = _propagators(pop.neuron, q * self.dt / n_sub)
+                ratio = num.i_lsb_pa / num.v_lsb_mv
+                tab[:, q] = ((p11e, p11i, p21e * ratio, p21i * ratio) if pop.model == "lif_exp"
+                             else (p22, p22, 0.0, 0.0))
+            tables.append(tab)
+        self.tab64 = np.array(tables)
+        self.pop_of = _per_neuron(self.net, {p.name: i for i, p in enumerate(pops)}, np.int64)
+        if self.fixed:
+            self.tab = np.floor(self.tab64 * 2.0 ** (prof.frac_bits - TABLE_SHIFT) + 0.5
+                                ).astype(np.int64)
+        else:
+            self.tab = self.tab64.astype(prof.ring_dtype)
+        n = self.net.n_neurons
+        self.dw = np.zeros((2, n), self.tab.dtype)  # the drive's channel, V
+        for j in range(n):
+            rows = (self.drive_rec[j], 2 + self.drive_rec[j])
+            pop = self.pop_of[j]
+            for c, r in enumerate(rows):
+                if self.fixed:
+                    total = int(self.tab[pop, r].sum())
+                    self.dw[c, j] = (int(self.drive_w[j]) * total + n_sub // 2) >> self.k
+                else:
+                    ring = prof.ring_dtype.type
+                    self.dw[c, j] = ring(self.drive_w[j]) * ring(
+                        math.fsum(self.tab64[pop, r]) / n_sub)
 
     def _round(self, acc, dither):
         return (acc + dither.astype(np.int64)) >> self.profile.frac_bits
@@ -180,6 +237,118 @@ class Oracle:
         over = (x > smax) | (x < -smax)
         self.sat[which] += int(over.sum())
         return np.clip(x, -smax, smax)
+
+    def _drive_counts(self, h, t):
+        counts = np.zeros(self.net.n_neurons, np.int64)
+        u = ((h >> np.uint64(32)).astype(np.float64) + 0.5) / 4294967296.0
+        now = t * self.dt
+        on = (self.drive_on[:, 0] <= now + 1e-9 * self.dt) & (now < self.drive_on[:, 1]
+                                                              - 1e-9 * self.dt)
+        for lam, cdf in self.cdfs.items():
+            sel = (self.drive_lambda == lam) & on
+            counts[sel] = np.searchsorted(cdf, u[sel], side="right")
+        return counts
+
+    def step_sub(self):
+        """One step with sub-step offsets; returns (ids, offsets) of the spikes in (offset,
+        id) order."""
+        n, t, prof = self.net.n_neurons, self.t, self.profile
+        from brainmac import rng
+        slot = t % self.n_slots
+        acc = self.ring[slot].copy()
+        self.ring[slot] = 0
+        h = step_hash(rng.stream_key(self.seed, rng.STREAM_STEP), n, t)
+        counts = self._drive_counts(h, t)
+        rec0 = self.drive_rec == 0
+        if self.fixed:
+            d_rec, d_v = counts * self.dw[0], counts * self.dw[1]
+        else:
+            cf = counts.astype(prof.ring_dtype)
+            d_rec, d_v = cf * self.dw[0], cf * self.dw[1]
+        zero = np.zeros_like(d_rec)
+        in0 = acc[0] + np.where(rec0, d_rec, zero)
+        in1 = acc[1] + np.where(rec0, zero, d_rec)
+        inv = acc[2] + d_v
+        total = acc[0] + acc[1] + d_rec
+        if self.fixed:
+            up = np.int64(TABLE_SHIFT)
+            in0, in1, inv, total = (x.astype(np.int64) << up for x in (in0, in1, inv, total))
+        active = self.r == 0
+        self.r[~active] -= 1
+        v_new = self._membrane_sub(h, in0, in1, inv, total, active)
+        self._currents_sub(h, in0, in1)
+        if self.fixed:
+            v_new = self._saturate(v_new, 0)
+        spiking = v_new >= self.th
+        ids = np.flatnonzero(spiking)
+        subs = self._offsets(h, ids, v_new)
+        v_new[spiking] = self.reset[spiking]
+        self.r[spiking] = self.ref[spiking]
+        self.v = v_new.astype(prof.state_dtype)
+        order = np.lexsort((ids, subs))
+        ids, subs = ids[order], subs[order]
+        self._deliver_sub(ids, subs, t)
+        self.t += 1
+        return ids, subs
+
+    def _offsets(self, h, ids, v_end):
+        """Sub-step of each spike: linear crossing between V at the step's start and end,
+        rounded up; a source's from its hash bits 24..; 0-based."""
+        v0 = self.v[ids].astype(np.float64)
+        v1 = v_end[ids].astype(np.float64)
+        th = self.th[ids].astype(np.float64)
+        ahead = v0 < th
+        s = np.ones(ids.size)
+        s[ahead] = np.ceil((th[ahead] - v0[ahead]) * self.n_sub / (v1[ahead] - v0[ahead]))
+        subs = (np.clip(s, 1, self.n_sub) - 1).astype(np.int64)
+        rand = ((h[ids] >> np.uint64(24)) & np.uint64(self.n_sub - 1)).astype(np.int64)
+        return np.where(self.is_source[ids], rand, subs)
+
+    def _membrane_sub(self, h, in0, in1, inv, total, active):
+        c, v = self.c, self.v
+        if self.fixed:
+            mask = np.uint64((1 << self.profile.frac_bits) - 1)
+            x = v.astype(np.int64)
+            exp_v = self._round(c[0] * x + c[1] * self.iex.astype(np.int64)
+                                + c[2] * self.iin.astype(np.int64) + c[5] + inv, h & mask)
+            delta_v = np.maximum(self._round(c[0] * x + c[5] + total, h & mask), self.vmin)
+        else:
+            x = v
+            exp_v = c[0] * x + c[1] * self.iex + c[2] * self.iin + c[5] + inv
+            delta_v = np.maximum(c[0] * x + c[5] + total, self.vmin)
+        return np.where(active, np.where(self.is_exp, exp_v, delta_v), x)
+
+    def _currents_sub(self, h, in0, in1):
+        c = self.c
+        if self.fixed:
+            mask = np.uint64((1 << self.profile.frac_bits) - 1)
+            h2 = mix64(h + GOLDEN)
+            ie = self._round(c[3] * self.iex.astype(np.int64) + in0, h2 & mask)
+            ii = self._round(c[4] * self.iin.astype(np.int64) + in1,
+                             (h2 >> np.uint64(32)) & mask)
+            ie = np.where(self.is_exp, ie, 0)
+            ii = np.where(self.is_exp, ii, 0)
+            self.iex = self._saturate(ie, 1).astype(self.profile.state_dtype)
+            self.iin = self._saturate(ii, 2).astype(self.profile.state_dtype)
+        else:
+            self.iex = np.where(self.is_exp, c[3] * self.iex + in0, self.iex)
+            self.iin = np.where(self.is_exp, c[4] * self.iin + in1, self.iin)
+
+    def _deliver_sub(self, ids, subs, t):
+        top = self.n_sub - 1
+        for j, sub in zip(ids, subs, strict=True):
+            a, b = self.row[j], self.row[j + 1]
+            if a == b:
+                continue
+            late = self.s_delay[a:b] + sub
+            slots = (t + (late >> self.k)) % self.n_slots
+            left = top - (late & top)
+            post, rec = self.s_post[a:b], self.s_rec[a:b]
+            pop = self.pop_of[post]
+            val = self.s_val[a:b]
+            np.add.at(self.ring, (slots, rec, post), val * self.tab[pop, rec, left])
+            np.add.at(self.ring, (slots, np.full_like(rec, 2), post),
+                      val * self.tab[pop, 2 + rec, left])
 
     def step(self):
         """One step for every neuron; returns the ids that spiked, ascending."""
@@ -261,11 +430,16 @@ class Oracle:
             np.add.at(self.ring, (slots, self.s_rec[a:b], self.s_post[a:b]), self.s_val[a:b])
 
     def run(self, n_steps):
-        """Run ``n_steps``; returns (gid, step) arrays of all spikes in (step, gid) order."""
+        """Run ``n_steps``; returns (gid, step) arrays of all spikes in (step, gid) order;
+        with sub-steps (gid, tick) in (tick, gid) order, tick = step * 2**k + offset."""
         gids, steps = [], []
         for _ in range(n_steps):
             t = self.t
-            ids = self.step()
+            if self.k:
+                ids, subs = self.step_sub()
+                steps.append((t << self.k) + subs)
+            else:
+                ids = self.step()
+                steps.append(np.full(ids.size, t, np.int64))
             gids.append(ids)
-            steps.append(np.full(ids.size, t, np.int64))
         return np.concatenate(gids), np.concatenate(steps)

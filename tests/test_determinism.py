@@ -72,6 +72,22 @@ def _child_spikes(threads: int):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.parametrize("profile", ["seed", "float64"])
+def test_event_pool_bound_holds_and_keeps_spikes(profile):
+    """Pools bounded to a few pages (``event_pool_bytes``) run dry, flush into the ring and
+    never grow past the bound; the spikes and state equal an unbounded run's."""
+    compiled = compile_network(small_exp_network(), profile, 0.1, seed=3, partition_size=64)
+    free = Simulator(compiled, threads=1)
+    free.run(STEPS_MS)
+    bounded = Simulator(compiled, threads=1, event_pool_bytes=1)
+    bounded.run(STEPS_MS)
+    assert bounded._queues[-1][:, 0].any(), "the bounded pools must have run dry"
+    assert (bounded._queue_pages <= bounded._pool_cap).all()
+    for ours, theirs in zip(bounded.spike_arrays(), free.spike_arrays(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(bounded.v, free.v)
+
+
 def test_one_and_four_threads_identical():
     one, four = _child_spikes(1), _child_spikes(4)
     assert len(one[0]) > 100

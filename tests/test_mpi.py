@@ -10,21 +10,31 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import small_delta_network
+from test_determinism import ThreadAllgather
 
 from brainmac.cli import main
 from brainmac.compile import compile_network
 from brainmac.compile.compiler import Compiler
-from brainmac.errors import ConfigError
+from brainmac.engine import Simulator
+from brainmac.errors import ConfigError, StoreError
 from brainmac.io import read_spikes
+from brainmac.models import build
 from brainmac.parallel.assign import assign_partitions, partition_costs, rank_loads
 from brainmac.parallel.exchange import SpikeCodec
+from brainmac.parallel.partial import RankNetwork
+from brainmac.store import open_store, write_store
+from brainmac.store.checkpoint import CHECKPOINT_DIR, INDEX
+from brainmac.store.reader import open_partitions
 
 
 def _mpiexec() -> str | None:
@@ -289,3 +299,182 @@ def test_a_launcher_whose_ranks_mpi_cannot_see_is_refused(tmp_path):
                           env=dict(os.environ, PMI_SIZE="2", PMI_RANK="0"))
     assert done.returncode == 2
     assert "the launcher started 2 ranks but MPI sees 1" in done.stderr
+
+
+# -- stores over MPI ---------------------------------------------------------------------
+STORE_PARTITION = 100  # brunel order 50 (250 neurons): partitions E 0-99, 100-199, I 200-249
+
+
+@pytest.fixture(scope="module")
+def brunel_store(tmp_path_factory):
+    """The network of BRUNEL as a store, in 3 partitions."""
+    path = tmp_path_factory.mktemp("store") / "brunel.store"
+    write_store(build("brunel", order=50), path, partition_size=STORE_PARTITION)
+    return path
+
+
+def _owners(path: Path, edges: list[int], full) -> list[RankNetwork]:
+    """Each rank's partial open of the store, with the whole store's delay range."""
+    ranges = list(zip(edges[:-1], edges[1:], strict=True))
+    shares = [open_partitions(path, owned) for owned in ranges]
+    return [RankNetwork(n.profile, n.dt_ms, n.seed, n.arrays, n.manifest,
+                        owned=owned, global_delays=(full.min_delay, full.max_delay),
+                        global_synapses=full.n_synapses)
+            for n, owned in zip(shares, ranges, strict=True)]
+
+
+@pytest.mark.parametrize("edges", [[0, 1, 3], [0, 2, 3], [0, 1, 2, 3]])
+def test_partial_opens_of_a_store_give_the_one_process_spikes(brunel_store, edges):
+    """Ranks (here threads) that each open only their partitions of a store and exchange
+    spikes give the spikes of the whole store in one process."""
+    full = open_store(brunel_store)
+    single = Simulator(full, threads=1)
+    single.run(60.0)
+    owners = _owners(brunel_store, edges, full)
+    bases = [*full.syn_base, full.n_synapses]
+    for net in owners:
+        a, b = net.owned
+        np.testing.assert_array_equal(net.s_index, full.s_index[bases[a]:bases[b]])
+        assert not net.row_syn[:a].any() and not net.row_syn[b:].any()
+    hub = ThreadAllgather(len(owners))
+    sims = [Simulator(net, threads=1, owned=net.owned, exchange=hub.exchange_for(r))
+            for r, net in enumerate(owners)]
+    runs = [threading.Thread(target=sim.run, args=(60.0,)) for sim in sims]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    gid = np.concatenate([sim.spike_arrays()[0] for sim in sims])
+    step = np.concatenate([sim.spike_arrays()[1] for sim in sims])
+    order = np.lexsort((gid, step))
+    gid_one, step_one = single.spike_arrays()
+    assert gid_one.size > 100
+    np.testing.assert_array_equal(gid[order], gid_one)
+    np.testing.assert_array_equal(step[order], step_one)
+
+
+def _poke(path: Path, name: str, index, value) -> None:
+    array = np.load(path / f"{name}.npy", mmap_mode="r+")
+    array[index] = value
+    array.flush()
+
+
+@pytest.mark.parametrize("name,index,value,found_by,message", [
+    ("s_index", -1, 65535, [(2, 3)], r"s_index\.npy: entry \d+ is 65535, outside partition 2"),
+    ("s_index", 5, 150, [(0, 1), (0, 2)], r"s_index\.npy: entry 5 is 150, outside partition 0"),
+    ("g_count", 3, 7, [(0, 1)], r"g_count\.npy: the group counts of partition 0"),
+    ("row_syn", (1, 40), 4_000_000_000, [(1, 2), (1, 3)], r"row_syn\.npy: row 1 must start"),
+    ("syn_base", 1, 0, [(0, 1), (2, 3)], r"syn_base\.npy: must be the running sum"),
+    ("row_grp", (2, -1), 60_000, [(0, 1), (2, 3)], r"grp_base\.npy: must be the running sum"),
+    ("drive_cdf", (1, -1), 0.5, [(0, 1), (2, 3)], r"drive_cdf\.npy: every row must be a CDF"),
+])
+def test_partial_open_checks_what_it_maps(brunel_store, tmp_path, name, index, value,
+                                          found_by, message):
+    """A damaged synapse array is found by the rank whose partitions it lies in (the others
+    never map it); damaged bases, row totals or global arrays by every rank."""
+    copy = Path(shutil.copytree(brunel_store, tmp_path / "copy.store"))
+    _poke(copy, name, index, value)
+    for owned in found_by:
+        with pytest.raises(StoreError, match=message):
+            open_partitions(copy, owned)
+    if name == "s_index" and index == -1:
+        open_partitions(copy, (0, 2))  # partitions 0-1 do not hold the damaged entry
+
+
+def test_partial_open_refuses_a_range_outside_the_store(brunel_store):
+    with pytest.raises(StoreError, match=r"partitions \[2, 4\) are not a range inside"):
+        open_partitions(brunel_store, (2, 4))
+
+
+@_with_mpi
+def test_store_over_two_ranks_gives_the_one_process_spikes(one_process, brunel_store,
+                                                           tmp_path):
+    """``mpiexec -n 2 brainmac run STORE``: each rank opens its partitions of the store."""
+    out = tmp_path / "store2"
+    done = brainmac_mpi(2, [str(brunel_store), *BRUNEL[3:], "--threads", "1",
+                            "--out", str(out)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_spikes(one_process, out)
+    report = json.loads((out / "report.json").read_text())
+    assert report["mpi"]["partitions_per_rank"] == [[0, 1], [1, 3]]
+    assert report["synapses"] == open_store(brunel_store).n_synapses
+
+
+@_with_mpi
+def test_a_store_damaged_in_one_ranks_share_is_one_clear_error(brunel_store, tmp_path):
+    """Only rank 1 maps partition 2, so only rank 1 finds the damage: the job still ends
+    with one line naming that rank and the file, and exit status 2 (no hang)."""
+    copy = Path(shutil.copytree(brunel_store, tmp_path / "copy.store"))
+    _poke(copy, "s_index", -1, 65535)
+    done = brainmac_mpi(2, [str(copy), *BRUNEL[3:], "--threads", "1",
+                            "--out", str(tmp_path / "o")], timeout=120)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.count("on MPI rank 1 of 2: StoreError") == 1, done.stderr
+    assert "s_index.npy: entry" in done.stderr
+
+
+# -- checkpoints over MPI ------------------------------------------------------------------
+CHECKPOINTED = ["brunel", "--scale", "0.02", "--warmup", "0ms", "--duration", "1s",
+                "--threads", "1", "--quiet"]
+EVERY = ["--checkpoint-every", "100ms"]
+
+
+def _checkpoint_step(out: Path) -> int:
+    try:
+        return json.loads((out / CHECKPOINT_DIR / INDEX).read_text())["step"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return -1
+
+
+def _killed_after_a_checkpoint(out: Path, first_step: int) -> int:
+    """Start ``mpiexec -n 2 brainmac run`` with checkpoints, SIGKILL its process group once
+    a checkpoint at ``first_step`` or later is written; returns the checkpoint's step."""
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "brainmac.cli", "run", *CHECKPOINTED,
+           *EVERY, "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True,
+                            env=dict(os.environ, MPIR_CVAR_ENABLE_HEAVY_YIELD="1"))
+    deadline = time.monotonic() + TIMEOUT_S
+    while proc.poll() is None and _checkpoint_step(out) < first_step \
+            and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(0.03)  # land between two checkpoints
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the job ended before it could be killed"
+    return _checkpoint_step(out)
+
+
+RESUME_TWO = """
+import sys
+from brainmac.cli import main
+for out in sys.argv[1:]:
+    if main(["run", "--resume", out, "--quiet"]):
+        sys.exit(1)
+"""
+
+
+@_with_mpi
+def test_checkpoint_resume_over_mpi_is_bit_identical(tmp_path):
+    """A 2-rank run killed (SIGKILL of mpiexec's process group) after a checkpoint and
+    resumed on 2 ranks, or in one process, writes the spikes of an uninterrupted run; a
+    one-process checkpoint resumes on 2 ranks."""
+    whole = tmp_path / "whole"
+    assert main(["run", *CHECKPOINTED, "--out", str(whole)]) == 0
+    one = tmp_path / "one"  # a one-process checkpoint (its last, at 900 ms)
+    assert main(["run", *CHECKPOINTED, *EVERY, "--out", str(one)]) == 0
+    killed = tmp_path / "killed"
+    assert 3000 <= _killed_after_a_checkpoint(killed, 3000) < 10_000
+    alone = Path(shutil.copytree(killed, tmp_path / "killed-alone"))
+    done = mpirun(2, ["-c", RESUME_TWO, str(killed), str(one)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["run", "--resume", str(alone), "--quiet"]) == 0
+    reference = json.loads((whole / "report.json").read_text())
+    for out, ranks in ((killed, 2), (one, 2), (alone, None)):
+        assert_same_spikes(whole, out)
+        report = json.loads((out / "report.json").read_text())
+        assert report.get("mpi", {}).get("ranks") == ranks
+        if out == killed:  # resumed before its last checkpoint: writes the later ones
+            assert report["mpi"]["checkpoints"] >= 1
+        for key in ("spikes", "synaptic_events", "saturation", "populations"):
+            assert report[key] == reference[key], (out.name, key)
+

@@ -168,3 +168,33 @@ def test_bad_run_arguments(run_nest):
     net.connect(net.populations[0], net.populations[0], bm.OneToOne(), weight=1.0, delay=0.05)
     with pytest.raises(bm.ConfigError, match="below one time step"):
         run_nest(net, duration_ms=10.0, dt_ms=0.1)
+
+
+@pytest.mark.nest
+def test_precise_translation_spikes_off_the_grid(run_nest):
+    # run_nest(precise=True) builds NEST's *_ps models: their spikes carry the crossing time
+    # within the step, so at dt 1 ms hardly any is a multiple of dt; the grid models' all are.
+    net = bm.Network("tiny-precise")
+    src = net.population("src", 5, "poisson_source", {"rate_hz": 200.0})
+    a = net.population("a", 6, "lif_exp", {"I_e": 300.0}, v_init=bm.Normal(-60.0, 3.0))
+    b = net.population(
+        "b", 4, "lif_delta",
+        {"E_L": 0.0, "V_th": 20.0, "V_reset": 0.0, "tau_m": 20.0, "C_m": 1.0}, v_init=10.0,
+    )
+    net.connect(src, a, bm.AllToAll(), weight=100.0, delay=1.0)
+    net.connect(a, b, bm.AllToAll(), weight=2.0, delay=2.0)
+    net.add(bm.PoissonDrive(a, rate_hz=8.0, weight=87.8, indegree=1000))
+    net.add(bm.PoissonDrive(b, rate_hz=20.0, weight=0.5, indegree=1000))
+
+    def off_grid(res, name):
+        times = res.spikes[name][0]
+        assert len(times) > 5, name
+        return np.abs(times - np.round(times)) > 1e-9  # dt = 1 ms
+
+    grid = run_nest(net, duration_ms=50.0, dt_ms=1.0, seed=2)
+    precise = run_nest(net, duration_ms=50.0, dt_ms=1.0, seed=2, precise=True)
+    for name in ("src", "a", "b"):
+        assert not off_grid(grid, name).any(), name
+        assert off_grid(precise, name).mean() > 0.9, name
+        times = precise.spikes[name][0]
+        assert times.min() > 0.0 and times.max() <= 50.0 and np.all(np.diff(times) >= 0)

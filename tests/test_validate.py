@@ -18,8 +18,10 @@ import pytest
 from rich.console import Console
 
 from brainmac import cli
+from brainmac.compile import compile_network
+from brainmac.engine import Simulator
 from brainmac.errors import ConfigError
-from brainmac.network import Network, Normal
+from brainmac.network import DCDrive, Network, Normal, OneToOne
 from brainmac.validation import (
     ValidationConfig,
     cell_verdicts,
@@ -188,9 +190,13 @@ def test_published_brunel_compares_all_neurons():
     cfg = ValidationConfig(model="brunel", reference="published", scale=1.0, seeds=1,
                            duration_ms=20.0, warmup_ms=0.0, threads=1)
     net = build_network(dataclasses.replace(cfg, scale=0.02))  # order 50: fast
-    net.metadata["reference"] = {"rate_hz": 32.0, "cv_isi": 0.175, "source": "test"}
+    published = build_network(cfg).metadata  # order 2500: the published values
+    assert published["reference_rates_hz"] == {"E": 32.0, "I": 32.0}
+    for key in ("reference", "reference_rates_hz", "reference_rates_source"):
+        net.metadata[key] = published[key]
     result = validate_published(cfg, network=net)
-    assert set(result.rows) == {"all"} and set(result.rows["all"]) == {"rate_hz", "cv"}
+    assert set(result.rows) == {"E", "I", "all"}
+    assert set(result.rows["all"]) == {"rate_hz", "cv"} and set(result.rows["E"]) == {"rate_hz"}
     assert result.rows["all"]["rate_hz"]["reference"] == 32.0
 
 
@@ -267,7 +273,10 @@ def reduced():
     intact = validate_nest_profiles(REDUCED, [REDUCED.profile], net)[0]
     sabotaged = validate_nest_profiles(REDUCED, [REDUCED.profile], net, broken(net),
                                        reference_runs=intact.reference_runs)[0]
-    return intact, sabotaged
+    nearest = validate_nest_profiles(dataclasses.replace(REDUCED, rounding="nearest"),
+                                     [REDUCED.profile], net,
+                                     reference_runs=intact.reference_runs)[0]
+    return intact, sabotaged, nearest
 
 
 @pytest.mark.nest
@@ -276,7 +285,7 @@ def test_reduced_validation_is_inside_nest_spread(reduced):
     """brainmac's seed profile against NEST: thresholds from NEST's own spread, here."""
     from brainmac.analysis import emd, ks_distance
 
-    intact, _ = reduced
+    intact, _, _ = reduced
     nest = [r.distributions for r in intact.reference_runs]
     ours = [r.distributions for r in intact.candidate_runs]
     tolerance = default_tolerance(len(nest))
@@ -300,7 +309,7 @@ def test_broken_inhibition_fails_the_verdict(reduced):
     """The same validation with inhibitory weights at a quarter on brainmac's side fails:
     its rates leave NEST's spread (inhibitory populations fire several times faster, L2/3E
     falls nearly silent)."""
-    _, sabotaged = reduced
+    _, sabotaged, _ = reduced
     rates = {pop: (np.mean([r.summary[pop]["rate_mean_hz"] for r in sabotaged.candidate_runs]),
                    np.mean([r.summary[pop]["rate_mean_hz"] for r in sabotaged.reference_runs]))
              for pop in sabotaged.cells}
@@ -309,3 +318,53 @@ def test_broken_inhibition_fails_the_verdict(reduced):
                if stats["rate"]["verdict"] == "outside"]
     far = [pop for pop in outside if max(rates[pop]) > 1.5 * min(rates[pop])]
     assert len(far) >= 4, (sabotaged.summary, rates)  # mean rates off by half or more
+
+
+@pytest.mark.nest
+@pytest.mark.filterwarnings("ignore:ks_2samp:RuntimeWarning")
+def test_seed_profile_does_not_saturate_with_either_rounding(reduced):
+    """The state ranges hold one synchronous volley of each population's input: no V or
+    current saturates at scale 0.1 (the first sweep's headroom-4 ranges did, up to 0.7 % of
+    neuron-steps: docs/fidelity.md), and nearest weight rounding passes as well."""
+    intact, _, nearest = reduced
+    for result in (intact, nearest):
+        for run in result.candidate_runs:
+            assert run.info["saturation"] == {"v": 0, "i_ex": 0, "i_in": 0}, run.info
+    assert intact.candidate_runs[0].info["rounding"] == "stochastic"
+    assert nearest.candidate_runs[0].info["rounding"] == "nearest"
+    assert nearest.summary["passed"], nearest.summary
+
+
+def timing_network() -> Network:
+    """One lif_delta neuron A firing every 24 ms (DC) kicks three neurons with a
+    suprathreshold spike after 1.5 ms and again 1.9, 2.0 and 2.1 ms later: within
+    (dropped) and just after (counted) their 2 ms refractory period."""
+    params = dict(C_m=1.0, tau_m=20.0, t_ref=2.0, E_L=0.0, V_reset=0.0, V_th=20.0)
+    net = Network("timing")
+    source = net.population("A", 1, "lif_delta", params, v_init=0.0)
+    net.add(DCDrive(source, 1.5))
+    for name, second in (("B19", 3.4), ("B20", 3.5), ("B21", 3.6)):
+        target = net.population(name, 1, "lif_delta", params, v_init=0.0)
+        net.connect(source, target, OneToOne(), 25.0, 1.5)
+        net.connect(source, target, OneToOne(), 25.0, second)
+    return net
+
+
+@pytest.mark.nest
+@pytest.mark.parametrize("profile", ["float64", "seed"])
+def test_delay_and_refractory_semantics_match_nest_spike_for_spike(profile):
+    """Aligned spike times equal NEST's to the step: delays, and input dropped while
+    refractory (B19, B20 spike once per kick pair, B21 twice)."""
+    pytest.importorskip("nest")
+    from brainmac.validation.runs import _in_child
+
+    net = timing_network()
+    cfg = ValidationConfig(duration_ms=100.0, warmup_ms=0.0, threads=1, seeds=2)
+    payload = _in_child(net, cfg, 1)
+    nest = {k: np.round(t - cfg.dt_ms, 6) for k, (t, _) in payload["spikes"].items()}
+    sim = Simulator(compile_network(net, profile, cfg.dt_ms, 1), threads=1)
+    sim.run(cfg.duration_ms)
+    ours = {k: np.round(t, 6) for k, (t, _) in sim.spikes().items()}
+    assert len(nest["B21"]) == 2 * len(nest["B20"]) == 2 * len(nest["A"]) > 0
+    for name in ("A", "B19", "B20", "B21"):
+        np.testing.assert_array_equal(ours[name], nest[name])

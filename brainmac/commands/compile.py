@@ -12,7 +12,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from brainmac.commands.options import positive_float, positive_int
+from brainmac.commands.options import (
+    ROUNDING_HELP,
+    SUBSTEP_HELP,
+    positive_float,
+    positive_int,
+    substep_bits,
+)
 
 MODELS = ("microcircuit", "brunel")
 PROFILES = ("seed", "wide", "float32", "float64")
@@ -33,6 +39,10 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=PROFILES, default="seed", help="numeric profile")
     p.add_argument("--dt", type=positive_float, default=0.1, help="time step in ms")
     p.add_argument("--seed", type=int, default=1, help="seed of every random draw")
+    p.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic",
+                   help=ROUNDING_HELP)
+    p.add_argument("--substep-bits", type=substep_bits, default=0, metavar="K",
+                   help=SUBSTEP_HELP)
     p.add_argument("--scale", type=positive_float, default=1.0,
                    help="fraction of neurons, in (0, 1] (Brunel: order = 2500 x scale)")
     p.add_argument("--k-scale", type=positive_float, default=1.0,
@@ -92,6 +102,7 @@ def main(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE
+    from brainmac.compile.profiles import with_rounding
     from brainmac.store import read_manifest, write_store
 
     start = time.perf_counter()
@@ -100,9 +111,11 @@ def main(args) -> int:
                   "{task.total} partitions"), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=args.quiet) as bar:
         task = bar.add_task("compile", total=None)
-        write_store(net, args.out, profile=args.precision, dt_ms=args.dt, seed=args.seed,
+        write_store(net, args.out, profile=with_rounding(args.precision, args.rounding),
+                    dt_ms=args.dt, seed=args.seed,
                     partition_size=args.partition_size or DEFAULT_PARTITION_SIZE,
                     threads=args.threads, overwrite=args.force,
+                    substep_bits=args.substep_bits,
                     progress=lambda done, total: bar.update(task, completed=done, total=total))
     wall = time.perf_counter() - start
     manifest = read_manifest(args.out)

@@ -38,6 +38,24 @@ def positive_int(text: str) -> int:
     return value
 
 
+def substep_bits(text: str) -> int:
+    """k of the sub-step spike times: a whole number in [0, 8] (brainmac.compile.substep)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 8]")
+    return value
+
+
+ROUNDING_HELP = ("weight rounding of the fixed-point profiles: stochastic (default; keeps each "
+                 "projection's mean and variance) or nearest")
+
+SUBSTEP_HELP = ("k: spikes carry a k-bit offset within their step and delays are whole "
+                "sub-steps of dt / 2**k (0: the plain grid)")
+
+
 def record_spec(text: str) -> str | float | list[str]:
     """'all', 'none', a fraction such as 0.1, or comma-separated population names."""
     if text in ("all", "none"):

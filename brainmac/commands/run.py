@@ -6,10 +6,13 @@ import argparse
 import time
 
 from brainmac.commands.options import (
+    ROUNDING_HELP,
+    SUBSTEP_HELP,
     duration_ms,
     positive_float,
     positive_int,
     record_spec,
+    substep_bits,
 )
 
 MODELS = ("microcircuit", "brunel")
@@ -43,6 +46,10 @@ def register(sub) -> None:
                    "a store's own)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of every random draw (default 1; a store's own)")
+    p.add_argument("--rounding", choices=("stochastic", "nearest"), default=None,
+                   help=ROUNDING_HELP + " (a store's own)")
+    p.add_argument("--substep-bits", type=substep_bits, default=None, metavar="K",
+                   help=SUBSTEP_HELP + " (default 0; a store's own)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="worker threads (default: all cores)")
     p.add_argument("--out", default=None, help="output directory (default: brainmac-out/MODEL)")
@@ -98,7 +105,8 @@ def _job_config(args):
     model = args.model or args.model_arg or "microcircuit"
     if args.model and args.model_arg and args.model != args.model_arg:
         raise ConfigError(f"two models given: {args.model_arg!r} and --model {args.model!r}")
-    given = {"precision": args.precision, "dt": args.dt, "seed": args.seed}
+    given = {"precision": args.precision, "dt": args.dt, "seed": args.seed,
+             "substep-bits": args.substep_bits, "rounding": args.rounding}
     if is_store_dir(model):
         _check_store_options(model, read_manifest(model), given)
     elif model not in MODELS:
@@ -110,7 +118,9 @@ def _job_config(args):
                      warmup_ms=args.warmup, duration_ms=args.duration,
                      seed=1 if args.seed is None else args.seed, threads=args.threads,
                      record=args.record, out=args.out or f"brainmac-out/{name}",
-                     checkpoint_every_ms=args.checkpoint_every)
+                     checkpoint_every_ms=args.checkpoint_every,
+                     substep_bits=args.substep_bits or 0,
+                     rounding=args.rounding or "stochastic")
 
 
 def _check_store_options(path: str, manifest: dict, given: dict) -> None:
@@ -118,7 +128,9 @@ def _check_store_options(path: str, manifest: dict, given: dict) -> None:
     from brainmac.errors import ConfigError
 
     fixed = {"precision": manifest["profile"], "dt": manifest["dt_ms"],
-             "seed": manifest["seed"]}
+             "seed": manifest["seed"],
+             "substep-bits": int(manifest["model"].get("substep_bits", 0)),
+             "rounding": manifest["model"].get("weight_rounding", "nearest")}
     for option, value in given.items():
         if value is not None and value != fixed[option]:
             raise ConfigError(f"the store {path} was compiled with --{option} {fixed[option]}, "

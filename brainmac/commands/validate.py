@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from brainmac.commands.options import duration_ms, positive_float, positive_int
+from brainmac.commands.options import (
+    SUBSTEP_HELP,
+    duration_ms,
+    positive_float,
+    positive_int,
+    substep_bits,
+)
 
 MODELS = ("microcircuit", "brunel")
 PROFILES = ("seed", "wide", "float32", "float64")
@@ -64,6 +70,11 @@ def register(sub) -> None:
     p.add_argument("--precision", type=profile_list, default=["seed"], metavar="PROFILES",
                    help=f"brainmac's numeric profile(s), comma-separated, of: "
                    f"{', '.join(PROFILES)}; several share the NEST runs")
+    p.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic",
+                   help="weight rounding of the fixed-point profiles: stochastic, keeping each "
+                   "projection's mean and variance, or to the nearest step")
+    p.add_argument("--substep-bits", type=substep_bits, default=0, metavar="K",
+                   help=f"brainmac's sub-steps: {SUBSTEP_HELP}")
     p.add_argument("--seeds", type=positive_int, default=2,
                    help="runs per simulator, seeds 1..S (>= 2 against NEST)")
     p.add_argument("--threads", type=positive_int, default=2,
@@ -110,7 +121,8 @@ def main(args) -> int:
     cfg = ValidationConfig(model=args.model, reference=args.reference, scale=args.scale,
                            k_scale=args.k_scale, drive=args.drive, duration_ms=args.duration,
                            warmup_ms=args.warmup, dt_ms=args.dt, profile=args.precision[0],
-                           seeds=args.seeds, threads=args.threads, tolerance=args.tolerance)
+                           rounding=args.rounding, seeds=args.seeds, threads=args.threads,
+                           tolerance=args.tolerance, substep_bits=args.substep_bits)
     cfg.check()
     if cfg.reference == "nest":
         require_nest()  # fail before any work if NEST is missing
@@ -126,7 +138,7 @@ def main(args) -> int:
     paths = []
     for result in results:
         render(console, result)
-        suffix = f"-{result.config.profile}" if len(results) > 1 else ""
+        suffix = f"-{result.config.label}" if len(results) > 1 else ""
         paths += write_outputs(out, result, _command(args), suffix)
     log.print(f"output: {', '.join(str(p) for p in paths)}")
     return 0 if all(_passed(r) for r in results) else 1
@@ -143,7 +155,8 @@ def _command(args) -> str:
              "--scale", f"{args.scale:g}", "--k-scale", f"{args.k_scale:g}",
              "--drive", args.drive, "--duration", f"{args.duration:g}ms",
              "--warmup", f"{args.warmup:g}ms", "--dt", f"{args.dt:g}",
-             "--precision", ",".join(args.precision), "--seeds", str(args.seeds),
+             "--precision", ",".join(args.precision), "--rounding", args.rounding,
+             "--seeds", str(args.seeds), "--substep-bits", str(args.substep_bits),
              "--threads", str(args.threads)]
     if args.tolerance is not None:
         parts += ["--tolerance", f"{args.tolerance:g}"]

@@ -29,7 +29,7 @@ ARRAY_DOCS = {
     "grp_base": "(P,) int64: first group of each partition",
     "row_syn": "(P, N+1) uint32: first synapse of each row, partition-relative",
     "row_grp": "(P, N+1) uint32: first group of each row, partition-relative",
-    "g_delay": "(g,) uint16: delay in steps",
+    "g_delay": "(g,) uint16: delay in steps (sub-steps of dt / 2**substep_bits if > 0)",
     "g_gain": "(g,) uint16: gain index",
     "g_count": "(g,) uint32: synapses per group",
     "s_index": "(n,) uint16: target neuron relative to the partition start",
@@ -70,14 +70,22 @@ class CompiledNetwork:
         return int(self.arrays["s_index"].size)
 
     @property
+    def substep_bits(self) -> int:
+        """k: spikes carry k-bit offsets, delays are in sub-steps (0: the plain grid)."""
+        return int(self.manifest.get("substep_bits", 0))
+
+    @property
     def min_delay(self) -> int:
+        """The fewest whole steps between a spike's step and its arrival step."""
         d = self.arrays["g_delay"]
-        return int(d.min()) if d.size else 1
+        return int(d.min()) >> self.substep_bits if d.size else 1
 
     @property
     def max_delay(self) -> int:
+        """The most whole steps between a spike's step and its arrival step."""
         d = self.arrays["g_delay"]
-        return int(d.max()) if d.size else 1
+        top = (1 << self.substep_bits) - 1  # a late offset carries into the next step
+        return (int(d.max()) + top) >> self.substep_bits if d.size else 1
 
     @property
     def populations(self) -> list[dict]:

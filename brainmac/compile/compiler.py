@@ -13,12 +13,25 @@ from numba import njit
 from brainmac import rng
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.drives import guide_table, poisson_cdf
-from brainmac.compile.generate import SynapseBlock, _draw, generate, post_counts
-from brainmac.compile.neurons import PopulationNumerics, population_numerics
-from brainmac.compile.pack import MAX_PARTITION_SIZE, PartitionSynapses, pack_partition
+from brainmac.compile.generate import (
+    _draw,
+    _fill_pre,
+    _stochastic_rounding,
+    generate,
+    post_counts,
+    quantize,
+)
+from brainmac.compile.neurons import PopulationNumerics, network_numerics
+from brainmac.compile.pack import (
+    MAX_DELAY_STEPS,
+    MAX_PARTITION_SIZE,
+    PartitionSynapses,
+    pack_partition,
+)
 from brainmac.compile.plan import N_RECEPTORS, ProjectionPlan, choose_gain, plan_projections
 from brainmac.compile.profiles import Profile, get_profile
-from brainmac.errors import ConfigError
+from brainmac.compile.substep import check_substep_bits
+from brainmac.errors import CapacityError, ConfigError
 from brainmac.network.distributions import Normal, check_finite
 from brainmac.network.network import DCDrive, Network, PoissonDrive
 from brainmac.network.neurons import SOURCE_MODELS
@@ -100,49 +113,114 @@ class _QuantizationTally:
         self.max_rel = np.zeros(n_gains)
         self.clipped = np.zeros(n_gains, np.int64)
 
-    def add(self, block: SynapseBlock, lsb: np.ndarray) -> None:
+    def add(self, value: np.ndarray, weight: np.ndarray, gain_index: np.ndarray,
+            lsb: np.ndarray) -> None:
+        """Tally synapses: stored values, float weights and gain indices, shape (n,) each."""
         with self.lock:
-            _tally_block(block.value, block.weight, block.gain_index, lsb, self.count,
-                         self.sum_rel, self.max_rel, self.clipped)
+            _tally_block(value, weight, gain_index, lsb, self.count, self.sum_rel,
+                         self.max_rel, self.clipped)
 
 
 SUB_BLOCK_SYNAPSES = 1 << 21  # synapses generated at once: bounds the float temporaries
 
 
-def _post_ranges(plan, a: int, b: int) -> list[tuple[int, int]]:
-    """Split posts [a, b) into ranges of at most SUB_BLOCK_SYNAPSES synapses (>= 1 post)."""
+def _post_ranges(plan, a: int, b: int) -> list[tuple[int, int, int]]:
+    """Split posts [a, b) into ranges (lo, hi, synapses) of at most SUB_BLOCK_SYNAPSES
+    synapses (at least one post each)."""
     ends = np.cumsum(post_counts(plan, a, b))
     ranges, start, done = [], a, 0
     while start < b:
         stop = a + int(np.searchsorted(ends, done + SUB_BLOCK_SYNAPSES, side="right"))
         stop = min(max(stop, start + 1), b)
-        ranges.append((start, stop))
+        ranges.append((start, stop, int(ends[stop - a - 1]) - done))
         done = int(ends[stop - a - 1])
         start = stop
     return ranges
 
 
-def _compact_blocks(plan, a: int, b: int, p_start: int, profile, dt_ms, lsb, tally):
-    """Generate posts [a, b) of one projection in sub-blocks, keeping compact types only."""
-    for lo, hi in _post_ranges(plan, a, b):
-        block = generate(plan, lo, hi, profile, dt_ms)
-        tally.add(block, lsb)
-        yield (block.pre.astype(np.int32), (block.post - p_start).astype(np.uint16),
-               block.value.astype(profile.weight_dtype), block.delay.astype(np.uint16),
-               block.gain_index.astype(np.uint16))
+@njit(cache=True, nogil=True)
+def _put_block(pre, post, delay, gain_index, p_start, at, c_pre, c_post, c_delay, c_gain):
+    """Copy one block's ids into the partition's compact columns from ``at`` on."""
+    for s in range(pre.size):
+        c_pre[at + s] = pre[s]
+        c_post[at + s] = post[s] - p_start
+        c_delay[at + s] = delay[s]
+        c_gain[at + s] = gain_index[s]
+
+
+def _check_delays(plan, delay: np.ndarray) -> None:
+    """Refuse delays that the packed uint16 delay field cannot hold."""
+    if delay.size and delay.max() > MAX_DELAY_STEPS:
+        raise CapacityError(f"projection {plan.label}: a delay of {delay.max()} units exceeds "
+                            f"{MAX_DELAY_STEPS}; use a larger dt (or fewer sub-step bits)")
+
+
+def _is_uniform(plan) -> bool:
+    """Whether every synapse of the projection has the same weight, delay and gain, and
+    every post neuron the same number of them (a fixed in-degree)."""
+    return (plan.code == 1 and plan.param >= 1 and plan.weight_rule[0] == 0.0
+            and plan.delay_rule[0] == 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _fill_posts(first, k, out):
+    """``k`` copies of each post id first, first + 1, ... (generation order)."""
+    for j in range(out.size // k):
+        out[j * k:(j + 1) * k] = first + j
+
+
+def _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at, lsb, tally):
+    """:func:`_put_block` for a uniform projection (:func:`_is_uniform`): only the
+    presynaptic ids (and stochastic rounding's uniforms) are drawn; weight, delay and gain
+    come from generating one post, values from :func:`generate`'s own rounding functions."""
+    c_pre, c_post, c_value, c_delay, c_gain = (c[at:at + size] for c in columns)
+    probe = generate(plan, lo, lo + 1, profile, dt_ms)
+    _check_delays(plan, probe.delay)
+    k = int(plan.param)
+    offsets = np.arange(hi - lo + 1, dtype=np.int64) * k
+    skip_self = plan.same_population and not plan.autapses
+    _fill_pre(plan.code, plan.keys[0], lo, hi, plan.n_pre, plan.param, skip_self, offsets,
+              c_pre)
+    c_pre += plan.pre_start
+    _fill_posts(lo + plan.post_start - p_start, k, c_post)
+    c_delay[:], c_gain[:] = probe.delay[0], probe.gain_index[0]
+    weight, gain = (np.broadcast_to(x[:1], size) for x in (probe.weight, probe.gain_index))
+    if plan.rounding[0] == 0.0:
+        c_value[:] = probe.value[0]
+    else:
+        to_round, uniforms = _stochastic_rounding(plan, lo, hi, offsets, weight)
+        step = np.broadcast_to(plan.lsb[gain[:1] - 2 * plan.index], size)
+        c_value[:] = quantize(to_round, step, profile, uniforms)
+    tally.add(c_value, weight, gain, lsb)
 
 
 def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, dt_ms,
                      n_gains, lsb, tally):
-    pop = net.populations[pop_index]
-    first = offsets[pop.name]
-    pieces = [piece for plan in plans if plan.post_start == first
-              for piece in _compact_blocks(plan, p_start - first, p_stop - first, p_start,
-                                           profile, dt_ms, lsb, tally)]
-    dtypes = (np.int32, np.uint16, profile.weight_dtype, np.uint16, np.uint16)
-    columns = [np.concatenate([piece[k] for piece in pieces]) if pieces
-               else np.zeros(0, dtypes[k]) for k in range(5)]
-    return pack_partition(*columns, net.n_neurons, n_gains)
+    """Generate the partition's synapses block by block into compact columns
+    (pre int32, post uint16, value, delay uint16, gain uint16), then pack them."""
+    first = offsets[net.populations[pop_index].name]
+    blocks = [(plan, *r) for plan in plans if plan.post_start == first
+              for r in _post_ranges(plan, p_start - first, p_stop - first)]
+    n = sum(size for *_, size in blocks)
+    c_pre, c_post = np.empty(n, np.int32), np.empty(n, np.uint16)
+    c_value = np.empty(n, profile.weight_dtype)
+    c_delay, c_gain = np.empty(n, np.uint16), np.empty(n, np.uint16)
+    columns = (c_pre, c_post, c_value, c_delay, c_gain)
+    at = 0
+    for plan, lo, hi, size in blocks:
+        if _is_uniform(plan):
+            _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at, lsb,
+                               tally)
+            at += size
+            continue
+        block = generate(plan, lo, hi, profile, dt_ms)
+        _check_delays(plan, block.delay)
+        tally.add(block.value, block.weight, block.gain_index, lsb)
+        _put_block(block.pre, block.post, block.delay, block.gain_index, p_start, at,
+                   c_pre, c_post, c_delay, c_gain)
+        c_value[at:at + size] = block.value
+        at += size
+    return pack_partition(c_pre, c_post, c_value, c_delay, c_gain, net.n_neurons, n_gains)
 
 
 def concatenate_partitions(parts: list[PartitionSynapses]) -> dict[str, np.ndarray]:
@@ -189,20 +267,24 @@ def _drive_arrays(net, numerics, poisson, part_pop, profile: Profile, dt_ms: flo
             windows.append((0, NEVER))
             continue
         windows.append(drive_window_steps(drive, dt_ms))
-        tables.append(poisson_cdf(drive.rate_hz * drive.indegree * dt_ms * 1e-3))
         receptor = int(num.model_code == 1 and drive.weight < 0)
         exponent = choose_gain(abs(drive.weight), num.weight_lsb, profile, f"drive->{pop.name}")
         unit = num.weight_lsb * 2.0**exponent
         value = (math.floor(drive.weight / unit + 0.5) * 2**exponent if profile.fixed_point
                  else drive.weight)
+        actual = value * num.weight_lsb if profile.fixed_point else value
+        # One weight serves every event of the drive: its rounding error cannot average out
+        # over synapses, so the event rate is scaled to keep the mean input exact.
+        events = drive.rate_hz * drive.indegree * dt_ms * 1e-3 * (
+            drive.weight / actual if actual else 1.0)
+        tables.append(poisson_cdf(events))
         weights.append(value)
         receptors.append(receptor)
-        actual = value * num.weight_lsb if profile.fixed_point else value
         report.append({"drive": f"poisson->{pop.name}", "weight": drive.weight,
                        "quantized_weight": actual, "gain_exponent": exponent,
                        "rel_error": abs(actual - drive.weight) / abs(drive.weight)
                        if drive.weight else 0.0,
-                       "mean_events_per_step": drive.rate_hz * drive.indegree * dt_ms * 1e-3})
+                       "mean_events_per_step": events})
     width = max(t.size for t in tables)
     cdf = np.ones((len(part_pop), width))
     guide = np.zeros((len(part_pop), 64), np.int64)
@@ -270,17 +352,18 @@ class Compiler:
     """
 
     def __init__(self, net: Network, profile: str | Profile = "seed", dt_ms: float = 0.1,
-                 seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE) -> None:
+                 seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE,
+                 substep_bits: int = 0) -> None:
         self.profile = get_profile(profile)
         self.dt_ms = _check_options(dt_ms, seed, partition_size)
+        self.substep_bits = check_substep_bits(substep_bits)
         if not net.populations:
             raise ConfigError("the network has no populations")
         self.net, self.seed = net, int(seed)
         self.dc, self.poisson = _drives_by_population(net)
-        self.numerics = {pop.name: population_numerics(pop, self.profile, self.dt_ms,
-                                                       self.dc.get(pop.name, 0.0))
-                         for pop in net.populations}
-        self.plans = plan_projections(net, self.numerics, self.profile, self.dt_ms, seed)
+        self.numerics = network_numerics(net, self.profile, self.dt_ms)
+        self.plans = plan_projections(net, self.numerics, self.profile, self.dt_ms, seed,
+                                      self.substep_bits)
         self.n_gains = max(2 * len(self.plans), 2)
         self.lsb = np.ones(self.n_gains)
         self.gain_value = np.ones(self.n_gains)
@@ -317,14 +400,17 @@ class Compiler:
 
     def manifest(self, drive_report: list[dict]) -> dict:
         """The manifest; complete once every partition has been built."""
-        return _manifest(self.net, self.numerics, self.plans, self.tally, drive_report,
-                         self.profile, self.dt_ms, self.seed)
+        manifest = _manifest(self.net, self.numerics, self.plans, self.tally, drive_report,
+                             self.profile, self.dt_ms, self.seed)
+        manifest["substep_bits"] = self.substep_bits
+        return manifest
 
 
 def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float = 0.1,
                     seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE,
                     threads: int = 1,
-                    progress: Callable[[int, int], None] | None = None) -> CompiledNetwork:
+                    progress: Callable[[int, int], None] | None = None,
+                    substep_bits: int = 0) -> CompiledNetwork:
     """Quantize, partition and pack ``net`` for one precision profile and time step.
 
     Parameters
@@ -342,8 +428,11 @@ def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float 
         Partitions built in parallel.
     progress : callable(done, total), optional
         Called after each partition.
+    substep_bits : int
+        k in [0, 8]: spikes carry a k-bit offset within their step and delays are whole
+        sub-steps of dt / 2**k (``brainmac.compile.substep``); 0 is the plain grid.
     """
-    compiler = Compiler(net, profile, dt_ms, seed, partition_size)
+    compiler = Compiler(net, profile, dt_ms, seed, partition_size, substep_bits)
     n_parts = compiler.n_partitions
     parts: list[PartitionSynapses] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -368,7 +457,8 @@ def _manifest(net, numerics, plans, tally, drive_report, profile, dt_ms, seed) -
     projections = [{"label": plan.label, "synapses": int(tally.count[2 * plan.index]
                                                           + tally.count[2 * plan.index + 1])}
                    for plan in plans]
-    return {"network": net.name, "profile": profile.name, "dt_ms": dt_ms, "seed": int(seed),
+    return {"network": net.name, "profile": profile.name,
+            "weight_rounding": profile.rounding, "dt_ms": dt_ms, "seed": int(seed),
             "populations": populations, "projections": projections,
             "quantization": _quantization_report(plans, tally), "drives": drive_report,
             "metadata": net.metadata}

@@ -118,7 +118,7 @@ class SynapseBlock:
     value : ndarray, shape (n,)
         Stored weight: the mantissa (profile weight type) or the float weight.
     delay : ndarray, shape (n,), int64
-        Delay in steps, >= 1.
+        Delay in steps (in sub-steps with substep_bits > 0), at least one step.
     gain_index : ndarray, shape (n,), int64
         ``2 * projection index + receptor``.
     weight : ndarray, shape (n,), float64
@@ -156,7 +156,8 @@ def post_counts(plan: ProjectionPlan, a: int, b: int) -> np.ndarray:
 
 def generate(plan: ProjectionPlan, a: int, b: int, profile: Profile,
              dt_ms: float) -> SynapseBlock:
-    """All synapses onto post neurons [a, b) (population-local) of one projection."""
+    """All synapses onto post neurons [a, b) (population-local) of one projection; delays
+    in units of dt / 2**plan.substep_bits, at least one step."""
     counts = post_counts(plan, a, b)
     offsets = np.zeros(b - a + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
@@ -175,17 +176,59 @@ def generate(plan: ProjectionPlan, a: int, b: int, profile: Profile,
         _draw(plan.keys[1], a, b, offsets, plan.weight_rule, weight)
         delay_ms = np.empty(n)
         _draw(plan.keys[2], a, b, offsets, plan.delay_rule, delay_ms)
-    delay = np.maximum(np.floor(delay_ms / dt_ms + 0.5), 1).astype(np.int64)
+    units = 1 << plan.substep_bits  # delay units per step
+    delay = np.maximum(np.floor(delay_ms / dt_ms * units + 0.5), units).astype(np.int64)
     receptor = (weight < 0).astype(np.int64) if plan.exp_target else np.zeros(n, np.int64)
-    value = quantize(weight, plan.lsb[receptor], profile)
+    to_round, uniforms = _stochastic_rounding(plan, a, b, offsets, weight)
+    value = quantize(to_round, plan.lsb[receptor], profile, uniforms)
     return SynapseBlock(pre + plan.pre_start, post + plan.post_start, value, delay,
                         2 * plan.index + receptor, weight)
 
 
-def quantize(weight: np.ndarray, lsb: np.ndarray, profile: Profile) -> np.ndarray:
-    """Weights (pA or mV) to stored values: rounded mantissas, or floats of the profile."""
+# --- weight rounding (nearest or stochastic: plan.rounding_rule) ---------------------------
+
+
+@njit(cache=True, nogil=True)
+def _synapse_uniforms(key, a, b, offsets, out):
+    """A uniform in (0, 1) for every synapse (j, k) of posts [a, b), from ``key``."""
+    for j in range(a, b):
+        start = offsets[j - a]
+        for k in range(offsets[j - a + 1] - start):
+            out[start + k] = uniform_hi(hash3(key, j, k))
+
+
+@njit(cache=True, nogil=True)
+def _index_uniforms(key, index, out):
+    """A uniform in (0, 1) for every explicit synapse, keyed by its index in the arrays."""
+    for i in range(index.size):
+        out[i] = uniform_hi(hash3(key, 0, index[i]))
+
+
+def _stochastic_rounding(plan: ProjectionPlan, a: int, b: int, offsets: np.ndarray,
+                         weight: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The weights to round (pulled towards the projection's mean by its shrink factor)
+    and the rounding uniforms; (weight, None) for nearest rounding."""
+    stochastic, center, shrink = plan.rounding
+    if not stochastic:
+        return weight, None
+    uniforms = np.empty(weight.size)
+    if plan.code == 5:
+        _index_uniforms(plan.keys[3], _explicit_range(plan, a, b)[0], uniforms)
+    else:
+        _synapse_uniforms(plan.keys[3], a, b, offsets, uniforms)
+    return (weight if shrink == 1.0 else center + shrink * (weight - center)), uniforms
+
+
+def quantize(weight: np.ndarray, lsb: np.ndarray, profile: Profile,
+             uniforms: np.ndarray | None = None) -> np.ndarray:
+    """Weights (pA or mV) to stored values: mantissas, or floats of the profile.
+
+    A mantissa is ``floor(w / lsb + 0.5)`` (nearest) or, given ``uniforms`` in (0, 1) (one
+    per weight), ``floor(w / lsb + u)``: rounded up with probability frac(w / lsb), so its
+    expectation is w / lsb (stochastic). Clipped to the profile's largest mantissa.
+    """
     if not profile.fixed_point:
         return weight.astype(profile.weight_dtype)
-    m = np.floor(weight / lsb + 0.5)
+    m = np.floor(weight / lsb + (0.5 if uniforms is None else uniforms))
     limit = profile.weight_max
     return np.clip(m, -limit, limit).astype(profile.weight_dtype)

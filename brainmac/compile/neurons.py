@@ -10,9 +10,17 @@ Diesmann 1999, as NEST's iaf_psc_exp and iaf_psc_delta)::
     P21_x = tau_m tau_x / (C_m (tau_x - tau_m)) (exp(-h/tau_x) - exp(-h/tau_m))
 
 In fixed point, V is held in units of ``v_lsb_mv`` and I in units of ``i_lsb_pa``; both are
-powers of two chosen so that the model's voltage span (times the profile's headroom) fits the
-state type; the current range covers the charge that moves V across its whole range in one
-synaptic time constant. Propagators become Q``frac_bits`` integers.
+powers of two, chosen separately (:func:`state_units`):
+
+- V's range holds what V can reach: threshold, reset, V_min, the initial values, the
+  deepest excursion that one synchronous volley of the population's inhibitory input
+  drives from the lowest of these, and the largest one-step rise above threshold;
+- I's range holds the peak current of one synchronous volley of the larger of the
+  excitatory and the inhibitory input, plus the Poisson drive's mean current
+  (`brainmac.compile.ranges`). The unit of I is the step of the weights onto the
+  population, so it is set by the currents alone, not by V's range.
+
+Propagators become Q``frac_bits`` integers.
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ import math
 from dataclasses import dataclass
 
 from brainmac.compile.profiles import Profile
+from brainmac.compile.ranges import VolleyReach, volley_arrivals, volley_reach
+from brainmac.errors import ConfigError
 from brainmac.network.distributions import Normal
-from brainmac.network.network import Population
+from brainmac.network.network import DCDrive, Network, PoissonDrive, Population
 from brainmac.network.neurons import SOURCE_MODELS
 from brainmac.rng import Z_MAX
 
@@ -77,20 +87,26 @@ def v_init_extremes(pop: Population) -> tuple[float, float]:
     return (lo if v0.low is None else max(lo, v0.low), hi if v0.high is None else min(hi, v0.high))
 
 
-def voltage_span_mv(pop: Population) -> float:
-    """The voltage span (relative to E_L) the state must represent, before headroom."""
+def voltage_range_mv(pop: Population, reach: VolleyReach) -> tuple[float, float]:
+    """The lowest and highest V (mV relative to E_L) the state must hold (module doc).
+
+    The initial values count within 3 sd of their distribution (outliers saturate,
+    counted); a finite V_min bounds the low end (lif_delta clamps V there).
+    """
     p = pop.neuron
     lo, hi = v_init_extremes(pop)
-    # The initial values use at most 3 sd of their span: outliers saturate, counted.
     if isinstance(pop.v_init, Normal):
         lo = max(lo, pop.v_init.mean - 3 * pop.v_init.std)
         hi = min(hi, pop.v_init.mean + 3 * pop.v_init.std)
-    span = max(abs(p["V_th"] - p["E_L"]), abs(p["V_reset"] - p["E_L"]),
-               abs(lo - p["E_L"]), abs(hi - p["E_L"]), 1.0)
-    v_min = p.values.get("V_min", -math.inf)
-    if math.isfinite(v_min):
-        span = max(span, abs(v_min - p["E_L"]))
-    return span
+    theta, reset = p["V_th"] - p["E_L"], p["V_reset"] - p["E_L"]
+    lowest = min(0.0, reset, theta, lo - p["E_L"]) - reach.v_drop_mv
+    highest = max(theta + reach.v_rise_mv, reset, hi - p["E_L"], 1.0)
+    v_min = p.values.get("V_min", -math.inf) - p["E_L"]
+    return max(lowest, v_min), highest
+
+
+#: Fewest V units from reset to threshold: the unit must resolve that distance to 1%.
+MIN_THRESHOLD_UNITS = 100
 
 
 def _pow2_at_least(x: float) -> float:
@@ -105,20 +121,71 @@ def source_numerics(profile: Profile) -> PopulationNumerics:
     return PopulationNumerics(0, 1.0, 1.0, (0, 0, 0, 0, 0, 0), (1, 0, v_min), 0)
 
 
-def population_numerics(pop: Population, profile: Profile, dt_ms: float,
-                        dc_pa: float) -> PopulationNumerics:
-    """Scales, propagators and levels of one population for one profile and step."""
+def state_units(pop: Population, profile: Profile, reach: VolleyReach) -> tuple[float, float]:
+    """The V unit (mV) and the current unit (pA; 1 for lif_delta) of one population in a
+    fixed-point profile: the finest powers of two whose symmetric saturating range holds
+    V's range and the volley's peak current (module doc).
+
+    Raises
+    ------
+    ConfigError
+        When that V unit leaves fewer than MIN_THRESHOLD_UNITS between reset and threshold.
+    """
+    lo, hi = voltage_range_mv(pop, reach)
+    v_lsb = _pow2_at_least(max(-lo, hi) / profile.state_max)
+    p = pop.neuron
+    gap = abs(p["V_th"] - p["V_reset"]) or abs(p["V_th"] - p["E_L"])
+    if gap / v_lsb < MIN_THRESHOLD_UNITS:
+        raise ConfigError(
+            f"population {pop.name}: its input overflows profile {profile.name!r} (a "
+            f"synchronous volley moves V by up to {max(-lo, hi):.4g} mV, which needs a unit "
+            f"of {v_lsb:g} mV, leaving {gap / v_lsb:.3g} < {MIN_THRESHOLD_UNITS} units from "
+            "reset to threshold); lower the weights or use profile 'wide' or 'float64'")
+    if pop.neuron.model != "lif_exp":
+        return v_lsb, 1.0
+    current = max(reach.current_pa)
+    i_lsb = _pow2_at_least(current / profile.state_max) if current > 0 else 1.0
+    return v_lsb, i_lsb
+
+
+def network_numerics(net: Network, profile: Profile, dt_ms: float
+                     ) -> dict[str, PopulationNumerics]:
+    """`population_numerics` of every population of ``net``, with its volley reach
+    (`brainmac.compile.ranges`) and its DC and Poisson drives."""
+    dc: dict[str, float] = {}
+    poisson: dict[str, PoissonDrive] = {}
+    for drive in net.drives:
+        if isinstance(drive, DCDrive):
+            dc[drive.target.name] = dc.get(drive.target.name, 0.0) + drive.amplitude_pa
+        else:
+            poisson[drive.target.name] = drive
+    arrivals = volley_arrivals(net, dt_ms)
+    out = {}
+    for pop in net.populations:
+        if pop.model in SOURCE_MODELS:
+            out[pop.name] = source_numerics(profile)
+            continue
+        dc_pa = dc.get(pop.name, 0.0)
+        reach = volley_reach(pop, arrivals[pop.name], propagators(pop.neuron, dt_ms),
+                             poisson.get(pop.name), dt_ms, pop.neuron["I_e"] + dc_pa)
+        out[pop.name] = population_numerics(pop, profile, dt_ms, dc_pa, reach)
+    return out
+
+
+def population_numerics(pop: Population, profile: Profile, dt_ms: float, dc_pa: float,
+                        reach: VolleyReach | None = None) -> PopulationNumerics:
+    """Scales, propagators and levels of one population for one profile and step.
+
+    ``reach`` is what one synchronous volley of its input does (`brainmac.compile.ranges`;
+    default: no synaptic input, the range of threshold, reset and initial values only).
+    """
     if pop.model in SOURCE_MODELS:
         return source_numerics(profile)
     p = pop.neuron
     prop = propagators(p, dt_ms)
     is_exp = p.model == "lif_exp"
     if profile.fixed_point:
-        headroom = profile.headroom_exp if is_exp else profile.headroom_delta
-        v_lsb = _pow2_at_least(voltage_span_mv(pop) * headroom / profile.state_max)
-        v_range = v_lsb * profile.state_max
-        tau_min = min(p.values.get("tau_syn_ex", 1.0), p.values.get("tau_syn_in", 1.0))
-        i_lsb = _pow2_at_least(p["C_m"] * v_range / tau_min / profile.state_max) if is_exp else 1.0
+        v_lsb, i_lsb = state_units(pop, profile, reach or VolleyReach())
     else:
         v_lsb, i_lsb = 1.0, 1.0
     i_total = p["I_e"] + dc_pa

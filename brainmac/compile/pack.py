@@ -44,67 +44,145 @@ class PartitionSynapses:
 
 
 @njit(cache=True, nogil=True)
-def _row_order(pre, n_neurons):
-    """Stable counting sort by presynaptic neuron: (permutation, row starts)."""
+def _row_starts(pre, subkey, n_neurons):
+    """Row starts (N+1,) of a counting sort by presynaptic neuron; each row's first
+    subkey (-1 for an empty row); and whether every row holds that one subkey only."""
     starts = np.zeros(n_neurons + 1, np.int64)
+    first_key = np.full(n_neurons, -1, np.int64)
+    uniform = True
     for s in range(pre.size):
-        starts[pre[s] + 1] += 1
+        i = pre[s]
+        starts[i + 1] += 1
+        if first_key[i] < 0:
+            first_key[i] = subkey[s]
+        elif first_key[i] != subkey[s]:
+            uniform = False
     for i in range(n_neurons):
         starts[i + 1] += starts[i]
-    fill = starts[:-1].copy()
-    perm = np.empty(pre.size, np.int64)
+    return starts, first_key, uniform
+
+
+@njit(cache=True, nogil=True)
+def _by_key(pre, post_local, value, subkey, lo, n_keys):
+    """The synapses stably sorted by ``subkey`` (values lo .. lo + n_keys - 1): a counting
+    sort that moves the columns themselves."""
+    fill = np.zeros(n_keys + 1, np.int64)
+    for s in range(subkey.size):
+        fill[subkey[s] - lo + 1] += 1
+    for k in range(n_keys):
+        fill[k + 1] += fill[k]
+    out_pre, out_post = np.empty_like(pre), np.empty_like(post_local)
+    out_value, out_key = np.empty_like(value), np.empty_like(subkey)
+    for s in range(subkey.size):
+        t = fill[subkey[s] - lo]
+        fill[subkey[s] - lo] += 1
+        out_pre[t], out_post[t] = pre[s], post_local[s]
+        out_value[t], out_key[t] = value[s], subkey[s]
+    return out_pre, out_post, out_value, out_key
+
+
+BUCKET_SYNAPSES = 1 << 15  # synapses per first-pass bucket of the row sort (cache-sized)
+MAX_BUCKETS = 1 << 10
+
+
+@njit(cache=True, nogil=True)
+def _bucket_shift(n_synapses, n_rows):
+    """log2 of the rows per bucket of the two-pass row sort (0: one pass is enough)."""
+    n_buckets = min(max(n_synapses // BUCKET_SYNAPSES, 1), MAX_BUCKETS)
+    shift = 0
+    while (n_rows >> shift) > n_buckets:
+        shift += 1
+    return shift
+
+
+@njit(cache=True, nogil=True)
+def _to_buckets(pre, post_local, value, subkey, starts, shift):
+    """First pass of the row sort: stable by ``pre >> shift``. A bucket is a run of whole
+    rows, so its synapses land in their rows' final range, and the second pass writes into
+    one cache-sized range at a time."""
+    n_rows = starts.size - 1
+    fill = np.empty((n_rows >> shift) + 1, np.int64)
+    for b in range(fill.size):
+        fill[b] = starts[min(b << shift, n_rows)]
+    out_pre, out_post = np.empty_like(pre), np.empty_like(post_local)
+    out_value, out_key = np.empty_like(value), np.empty_like(subkey)
     for s in range(pre.size):
-        perm[fill[pre[s]]] = s
+        b = pre[s] >> shift
+        t = fill[b]
+        fill[b] += 1
+        out_pre[t], out_post[t], out_value[t] = pre[s], post_local[s], value[s]
+        if subkey.size:
+            out_key[t] = subkey[s]
+    return out_pre, out_post, out_value, out_key
+
+
+@njit(cache=True, nogil=True)
+def _scatter_rows(pre, post_local, value, subkey, starts):
+    """Stable counting sort by presynaptic neuron (rows begin at ``starts``), moving the
+    target index, the value and the subkey (an empty ``subkey`` is not moved)."""
+    shift = _bucket_shift(pre.size, starts.size - 1)
+    if shift > 0:
+        pre, post_local, value, subkey = _to_buckets(pre, post_local, value, subkey, starts,
+                                                     shift)
+    fill = starts[:-1].copy()
+    s_index = np.empty(pre.size, np.uint16)
+    s_value = np.empty_like(value)
+    sorted_key = np.empty_like(subkey)
+    for s in range(pre.size):
+        t = fill[pre[s]]
         fill[pre[s]] += 1
-    return perm, starts
+        s_index[t], s_value[t] = post_local[s], value[s]
+        if subkey.size:
+            sorted_key[t] = subkey[s]
+    return s_index, s_value, sorted_key
 
 
 @njit(cache=True, nogil=True)
-def _sort_rows(perm, starts, subkey):
-    """Stable sort of each row's synapses by subkey (delay, gain), in place in ``perm``."""
-    for i in range(starts.size - 1):
-        a, b = starts[i], starts[i + 1]
-        if b - a < 2:
-            continue
-        keys = subkey[perm[a:b]]
-        first = keys[0]
-        uniform = True
-        for x in keys:
-            if x != first:
-                uniform = False
-                break
-        if not uniform:
-            order = np.argsort(keys, kind="mergesort")
-            perm[a:b] = perm[a:b][order]
-
-
-@njit(cache=True, nogil=True)
-def _count_groups(perm, starts, subkey, row_grp):
+def _run_groups(sorted_key, starts, n_gains, row_grp):
+    """Groups = runs of one subkey within a row. Fills ``row_grp`` (N+1,) and returns
+    (g_delay, g_gain, g_count)."""
     n_groups = 0
     for i in range(starts.size - 1):
         row_grp[i] = n_groups
-        last = -1
         for s in range(starts[i], starts[i + 1]):
-            key = subkey[perm[s]]
-            if key != last:
+            if s == starts[i] or sorted_key[s] != sorted_key[s - 1]:
                 n_groups += 1
-                last = key
     row_grp[starts.size - 1] = n_groups
-    return n_groups
+    g_delay = np.empty(n_groups, np.uint16)
+    g_gain = np.empty(n_groups, np.uint16)
+    g_count = np.zeros(n_groups, np.uint32)
+    g = -1
+    for i in range(starts.size - 1):
+        for s in range(starts[i], starts[i + 1]):
+            if s == starts[i] or sorted_key[s] != sorted_key[s - 1]:
+                g += 1
+                g_delay[g] = sorted_key[s] // n_gains
+                g_gain[g] = sorted_key[s] % n_gains
+            g_count[g] += 1
+    return g_delay, g_gain, g_count
 
 
 @njit(cache=True, nogil=True)
-def _fill_groups(perm, starts, delay, gain, g_delay, g_gain, g_count):
-    g = -1
-    for i in range(starts.size - 1):
-        last_d, last_g = -1, -1
-        for s in range(starts[i], starts[i + 1]):
-            d, gi = delay[perm[s]], gain[perm[s]]
-            if d != last_d or gi != last_g:
-                g += 1
-                g_delay[g], g_gain[g], g_count[g] = d, gi, 0
-                last_d, last_g = d, gi
-            g_count[g] += 1
+def _row_groups(first_key, starts, n_gains, row_grp):
+    """One group per non-empty row (every row holds one subkey). As :func:`_run_groups`."""
+    n_groups = 0
+    for i in range(first_key.size):
+        row_grp[i] = n_groups
+        n_groups += starts[i + 1] > starts[i]
+    row_grp[first_key.size] = n_groups
+    g_delay = np.empty(n_groups, np.uint16)
+    g_gain = np.empty(n_groups, np.uint16)
+    g_count = np.empty(n_groups, np.uint32)
+    for i in range(first_key.size):
+        if starts[i + 1] > starts[i]:
+            g = row_grp[i]
+            g_delay[g] = first_key[i] // n_gains
+            g_gain[g] = first_key[i] % n_gains
+            g_count[g] = starts[i + 1] - starts[i]
+    return g_delay, g_gain, g_count
+
+
+MAX_KEY_BUCKETS = 1 << 24  # beyond this many (delay, gain) values, a comparison sort
 
 
 def pack_partition(pre: np.ndarray, post_local: np.ndarray, value: np.ndarray,
@@ -113,7 +191,9 @@ def pack_partition(pre: np.ndarray, post_local: np.ndarray, value: np.ndarray,
     """Pack synapses given in generation order (arrays of equal length) into groups.
 
     ``pre`` holds global ids, ``post_local`` partition-relative ids (uint16), ``delay``
-    steps and ``gain_index`` (uint16 each); ``value`` the stored weights.
+    steps and ``gain_index`` (uint16 each); ``value`` the stored weights. The order is a
+    stable sort by (pre, delay, gain): counting sorts, one pass per key plus a cache-sized
+    bucket pass, O(n + N) time.
     """
     if pre.size >= 1 << 32:
         raise CapacityError(f"a partition holds {pre.size} synapses, more than 2**32; "
@@ -121,17 +201,24 @@ def pack_partition(pre: np.ndarray, post_local: np.ndarray, value: np.ndarray,
     if delay.size and delay.max() > MAX_DELAY_STEPS:
         raise CapacityError(f"a delay of {delay.max()} steps exceeds {MAX_DELAY_STEPS}; "
                             "use a larger dt")
-    perm, starts = _row_order(pre, n_neurons)
-    subkey = delay.astype(np.int32) * np.int32(n_gains) + gain_index.astype(np.int32)
-    _sort_rows(perm, starts, subkey)
+    post_local = post_local.astype(np.uint16, copy=False)
+    key_type = np.int32 if (MAX_DELAY_STEPS + 1) * n_gains < 1 << 31 else np.int64
+    subkey = delay.astype(key_type) * key_type(n_gains) + gain_index
+    starts, first_key, uniform = _row_starts(pre, subkey, n_neurons)
     row_grp = np.empty(n_neurons + 1, np.int64)
-    n_groups = _count_groups(perm, starts, subkey, row_grp)
-    g_delay = np.empty(n_groups, np.uint16)
-    g_gain = np.empty(n_groups, np.uint16)
-    g_count = np.empty(n_groups, np.uint32)
-    _fill_groups(perm, starts, delay, gain_index, g_delay, g_gain, g_count)
-    return PartitionSynapses(
-        row_syn=starts.astype(np.uint32), row_grp=row_grp.astype(np.uint32),
-        g_delay=g_delay, g_gain=g_gain, g_count=g_count,
-        s_index=post_local[perm].astype(np.uint16, copy=False), s_value=value[perm],
-    )
+    if uniform:
+        s_index, s_value, _ = _scatter_rows(pre, post_local, value, subkey[:0], starts)
+        groups = _row_groups(first_key, starts, n_gains, row_grp)
+    else:
+        lo, hi = int(subkey.min()), int(subkey.max())
+        if hi - lo < MAX_KEY_BUCKETS:
+            columns = _by_key(pre, post_local, value, subkey, lo, hi - lo + 1)
+        else:
+            order = np.argsort(subkey, kind="stable")
+            columns = (pre[order], post_local[order], value[order], subkey[order])
+        s_index, s_value, sorted_key = _scatter_rows(*columns, starts)
+        groups = _run_groups(sorted_key, starts, n_gains, row_grp)
+    g_delay, g_gain, g_count = groups
+    return PartitionSynapses(row_syn=starts.astype(np.uint32), row_grp=row_grp.astype(np.uint32),
+                             g_delay=g_delay, g_gain=g_gain, g_count=g_count,
+                             s_index=s_index, s_value=s_value)

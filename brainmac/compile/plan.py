@@ -8,13 +8,14 @@ pure functions of (network, profile, dt, seed); nothing here depends on the part
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from brainmac import rng
 from brainmac.compile.neurons import PopulationNumerics
 from brainmac.compile.profiles import Profile
+from brainmac.compile.ranges import truncated_normal_grid
 from brainmac.errors import ConfigError
 from brainmac.network import connectors as cn
 from brainmac.network.distributions import Normal
@@ -46,8 +47,11 @@ class ProjectionPlan:
     exp_target: bool  # lif_exp: the sign chooses the receptor
     gain_exponent: np.ndarray  # per receptor, int64
     lsb: np.ndarray  # physical value of one mantissa unit per receptor (pA or mV)
-    keys: np.ndarray  # uint64 keys of the pre, weight, delay streams
+    keys: np.ndarray  # uint64 keys of the pre, weight, delay and rounding streams
     explicit: cn.Explicit | None = None
+    substep_bits: int = 0  # delays are drawn in units of dt / 2**substep_bits
+    # weight rounding (`rounding_rule`): (stochastic 0/1, center, shrink); keys[3] its stream
+    rounding: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
 
 
 def _rule(value, label: str) -> np.ndarray:
@@ -117,28 +121,35 @@ def choose_gain(bound: float, weight_lsb: float, profile: Profile, label: str,
     return min(range(max(0, exponent - 2), exponent + 1), key=cost)
 
 
-def _delay_rule(proj: Projection, dt_ms: float, label: str) -> np.ndarray:
+def _delay_rule(proj: Projection, dt_ms: float, label: str,
+                substep_bits: int = 0) -> np.ndarray:
+    """The delay's draw rule (ms); constant and explicit delays must be >= dt and whole
+    multiples of the delay resolution dt / 2**substep_bits."""
     delay = proj.delay
+    unit = dt_ms / 2**substep_bits  # the delay resolution (ms)
     if isinstance(proj.connector, cn.Explicit):
         values = proj.connector.delay
-        steps = values / dt_ms
+        steps = values / unit
         bad = np.abs(steps - np.floor(steps + 0.5)) > DELAY_TOLERANCE * np.maximum(steps, 1)
         if bad.any() or (values.size and values.min() < dt_ms * (1 - DELAY_TOLERANCE)):
             first = values[bad][0] if bad.any() else values.min()
-            raise ConfigError(f"projection {label}: explicit delay {first} ms is not a whole "
-                              f"number of steps >= 1 of dt={dt_ms} ms")
+            raise ConfigError(f"projection {label}: explicit delay {first} ms is not >= "
+                              f"dt={dt_ms} ms and a whole number of the delay resolution "
+                              f"{unit:g} ms")
         return _rule(0.0, label)
     if isinstance(delay, Normal):
         if delay.low is None:  # redraw below one step, as NEST's Potjans_2014 example
             delay = delay.with_bounds(dt_ms, None)
         return _rule(delay, label)
-    steps = delay / dt_ms
+    steps = delay / unit
     if delay < dt_ms * (1 - DELAY_TOLERANCE):
         raise ConfigError(f"projection {label}: delay {delay} ms is below one step "
                           f"(dt={dt_ms} ms); use a delay >= dt")
     if abs(steps - math.floor(steps + 0.5)) > DELAY_TOLERANCE * steps:
-        raise ConfigError(f"projection {label}: dt={dt_ms} ms does not divide the delay "
-                          f"{delay} ms; choose a dt that does, or a Normal delay (rounded)")
+        what = (f"dt={dt_ms} ms" if substep_bits == 0 else f"the delay resolution {unit:g} "
+                f"ms (dt={dt_ms} ms / 2**{substep_bits} sub-steps)")
+        raise ConfigError(f"projection {label}: {what} does not divide the delay {delay} ms; "
+                          "choose a dt that does, or a Normal delay (rounded)")
     return _rule(delay, label)
 
 
@@ -153,8 +164,9 @@ def total_number_counts(seed: int, index: int, n_total: int, n_post: int) -> np.
 
 
 def plan_projections(net: Network, numerics: dict[str, PopulationNumerics], profile: Profile,
-                     dt_ms: float, seed: int) -> list[ProjectionPlan]:
-    """Numeric plans of every projection of ``net``, in the network's order."""
+                     dt_ms: float, seed: int, substep_bits: int = 0) -> list[ProjectionPlan]:
+    """Numeric plans of every projection of ``net``, in the network's order (delays checked
+    against the resolution dt / 2**substep_bits)."""
     offsets = net.offsets()
     plans = []
     for index, proj in enumerate(net.projections):
@@ -177,11 +189,44 @@ def plan_projections(net: Network, numerics: dict[str, PopulationNumerics], prof
             param=float(getattr(conn, "k", getattr(conn, "p", 0.0))),
             autapses=bool(getattr(conn, "autapses", True)),
             same_population=proj.pre is proj.post, counts=counts,
-            weight_rule=_rule(proj.weight, label), delay_rule=_delay_rule(proj, dt_ms, label),
+            weight_rule=_rule(proj.weight, label),
+            delay_rule=_delay_rule(proj, dt_ms, label, substep_bits),
             exp_target=exp_target, gain_exponent=np.array(gains, dtype=np.int64),
             lsb=np.array(lsb), keys=np.array(
                 [rng.projection_key(seed, index, o)
-                 for o in (rng.PROJ_PRE, rng.PROJ_WEIGHT, rng.PROJ_DELAY)], dtype=np.uint64),
+                 for o in (rng.PROJ_PRE, rng.PROJ_WEIGHT, rng.PROJ_DELAY, rng.PROJ_ROUND)],
+                dtype=np.uint64),
             explicit=conn if isinstance(conn, cn.Explicit) else None,
+            substep_bits=substep_bits,
+            rounding=rounding_rule(proj, lsb, exp_target, profile),
         ))
     return plans
+
+
+def rounding_rule(proj: Projection, lsb: list[float], exp_target: bool,
+                  profile: Profile) -> np.ndarray:
+    """(stochastic, center, shrink) of a projection's weight rounding (`generate.quantize`).
+
+    Nearest rounding is (0, 0, 1). Stochastic rounding (the default) to a step s rounds w up
+    with probability frac(w / s): every weight keeps its mean, and gains the variance
+    E[f (1 - f)] s^2 (f the fractional part of w / s; 1/6 s^2 for a spread of several
+    steps). To keep the projection's variance too (Dasbach et al. 2021 find that the
+    mean and the variance of the weights are what a discretization must keep), a normal
+    weight is first pulled towards its mean ``center`` by
+    ``shrink = sqrt(1 - E[f (1 - f)] s^2 / Var w)``. Where the rounding's variance exceeds
+    the projection's own (a constant weight, or a normal narrower than about a step), the
+    variance grows to E[f (1 - f)] s^2: unavoidable with one step size.
+    """
+    if not (profile.fixed_point and profile.rounding == "stochastic"):
+        return np.array([0.0, 0.0, 1.0])
+    weight = proj.weight
+    if isinstance(proj.connector, cn.Explicit) or not isinstance(weight, Normal) or (
+            weight.std == 0.0):
+        return np.array([1.0, 0.0, 1.0])
+    step = lsb[1] if exp_target and weight.mean < 0 else lsb[0]
+    x, p = truncated_normal_grid(weight)
+    center = float((x * p).sum())
+    variance = float(((x - center) ** 2 * p).sum())
+    frac = x / step - np.floor(x / step)
+    added = float((frac * (1.0 - frac) * p).sum()) * step**2
+    return np.array([1.0, center, math.sqrt(max(0.0, 1.0 - added / variance))])

@@ -13,12 +13,15 @@ In the fixed-point profiles a weight is ``mantissa * 2**gain_exponent`` state un
 gain exponent chosen per (projection, receptor) at compile time; the sign lives in the
 mantissa and selects the receptor (positive: excitatory, negative: inhibitory current).
 The per-step input of a neuron is summed in the wider ring type, then added to the state
-with saturation; every saturation is counted.
+with saturation; every saturation is counted. The state units (hence the ranges) are chosen
+per population from its input (`brainmac.compile.neurons`), not by the profile; weights
+round stochastically (the default) or to the nearest mantissa (``Profile.rounding``,
+:func:`with_rounding`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,14 +42,14 @@ class Profile:
         propagators (int64 Q``frac_bits`` numbers in fixed point).
     frac_bits : int
         Fraction bits of the fixed-point propagators (0 for float profiles).
-    headroom_exp, headroom_delta : float
-        The V range is this many times the span the model needs (threshold, reset, initial
-        values), so that excursions below rest do not saturate. lif_delta gets less: its V
-        LSB is also its weight step, so each doubling of range doubles the weight error
-        (Brunel, J = 0.1 mV: 0.4% at 2, 1.6% at 4); lif_exp weights are currents, whose
-        step does not depend on the V range. Measured on PD14 at scale 0.1: headroom 2
-        saturated V ~330,000 times in 0.5 s and raised L23/L5 rates 20-40% over float64;
-        headroom 4 cut saturations tenfold and matched float64 within a few percent.
+    rounding : {"stochastic", "nearest"}
+        How a synapse's weight becomes a mantissa (`brainmac.compile.plan.rounding_rule`):
+        stochastically, keeping each projection's mean and variance (the default), or to
+        the nearest step, which biases a single-valued weight by up to half a step
+        (Brunel at 2**-8 mV: +1.6%, +3.5% in rate; docs/fidelity.md).
+
+    The ranges of V and I (hence their units, and the weight step) are not part of the
+    profile: they follow from each population's input (`brainmac.compile.neurons`).
     """
 
     name: str
@@ -56,8 +59,7 @@ class Profile:
     ring_dtype: np.dtype
     coef_dtype: np.dtype
     frac_bits: int
-    headroom_exp: float = 4.0
-    headroom_delta: float = 2.0
+    rounding: str = "stochastic"
 
     @property
     def weight_max(self) -> int:
@@ -80,6 +82,16 @@ PROFILES = {
     "float64": Profile("float64", False, np.dtype(np.float64), np.dtype(np.float64),
                        np.dtype(np.float64), np.dtype(np.float64), 0),
 }
+
+
+ROUNDINGS = ("stochastic", "nearest")  # the first is the default
+
+
+def with_rounding(profile: str | Profile, rounding: str) -> Profile:
+    """``profile`` with the weight-rounding rule ``rounding`` ("nearest" or "stochastic")."""
+    if rounding not in ROUNDINGS:
+        raise ConfigError(f"unknown weight rounding {rounding!r}; choose one of {list(ROUNDINGS)}")
+    return replace(get_profile(profile), rounding=rounding)
 
 
 def get_profile(name: str | Profile) -> Profile:

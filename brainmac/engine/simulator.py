@@ -17,6 +17,7 @@ import numpy as np
 
 from brainmac import rng
 from brainmac.backends.numba_cpu import driver
+from brainmac.compile import substep
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.errors import ConfigError
 
@@ -48,15 +49,22 @@ class Simulator:
     samples : mapping population -> iterable of local ids, optional
         Neurons whose V and currents are sampled every step (state units converted to
         mV and pA by :meth:`samples`).
-    spike_sink : callable(gid, step), optional
-        Receives each block's recorded spikes (global ids and steps, in (step, id) order),
-        e.g. to write them to disk as the run goes; they are kept in memory as well.
+    spike_sink : callable(gid, tick), optional
+        Receives each block's recorded spikes (global ids and ticks, in (tick, id) order;
+        a tick is the step on the plain grid, see :meth:`spike_arrays`, and
+        :meth:`ticks_to_ms` gives times), e.g. to write them to disk as the run goes; they
+        are kept in memory as well.
     owned : (first, stop) partitions, optional
         The partitions this process steps (default: all). With several processes (MPI
         ranks), each owns a contiguous range and records only its own neurons' spikes.
-    exchange : callable(gid, step) -> (gid, step), optional
+    exchange : callable(gid, tick) -> (gid, tick), optional
         Called once per chunk with this process's spikes; must return every process's
-        spikes of the chunk in (step, id) order. Required when ``owned`` is not all.
+        spikes of the chunk in (tick, id) order. Required when ``owned`` is not all.
+    event_pool_bytes : int, optional
+        Bound on the memory of the per-partition event queues (bytes; default an eighth of
+        the machine's memory). Pools start at the events expected in flight and double
+        when they run dry, up to this bound; a dry pool at the bound flushes into the ring
+        buffer, which changes speed, never results.
     """
 
     def __init__(self, net: CompiledNetwork, threads: int | None = None,
@@ -65,7 +73,8 @@ class Simulator:
                  spike_sink: Callable[[np.ndarray, np.ndarray], None] | None = None,
                  owned: tuple[int, int] | None = None,
                  exchange: Callable[[np.ndarray, np.ndarray],
-                                    tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+                                    tuple[np.ndarray, np.ndarray]] | None = None,
+                 event_pool_bytes: int | None = None) -> None:
         self.net = net
         self.threads = _check_threads(threads)
         a = net.arrays
@@ -73,11 +82,14 @@ class Simulator:
         profile = net.profile
         self.chunk = max(1, net.min_delay)
         self.n_slots = net.max_delay + self.chunk
+        self.substep_bits = net.substep_bits
+        channels = 3 if self.substep_bits else 2
+        input_dtype = substep.accumulator_dtype(profile, self.substep_bits)
         self.v = a["v_init"].copy()
         self.i_ex = np.zeros(n, profile.state_dtype)
         self.i_in = np.zeros(n, profile.state_dtype)
         self.refr = np.zeros(n, np.int64)
-        self.ring = np.zeros(self.n_slots * 2 * n, profile.ring_dtype)
+        self.ring = np.zeros(self.n_slots * channels * n, input_dtype)
         self.step = 0
         self.stats = RunStats()
         self.sat = np.zeros((net.n_partitions, 3), np.int64)
@@ -94,13 +106,18 @@ class Simulator:
         self._sample_gid, self._sample_part = self._sample_index(samples or {})
         self._samples: list[np.ndarray] = []
         self._cap = driver.spike_capacity_per_neuron(self.chunk, int(a["ref_steps"].min()))
-        self._buffers = driver.empty_buffers(n, net.n_partitions, self.chunk, self._cap)
+        self._buffers = driver.empty_buffers(n, net.n_partitions, self.chunk, self._cap,
+                                             self.substep_bits)
         self._net_tuple = driver.kernel_arrays(
-            a, rng.stream_key(net.seed, rng.STREAM_STEP), profile.frac_bits, profile.state_max)
-        self._acc = driver.empty_accumulator(net.part_start, profile.ring_dtype)
-        self._queue_pages = driver.queue_pages(
-            a["syn_base"], net.n_synapses, driver.mean_delay(a["g_delay"], a["g_count"]),
-            net.dt_ms)
+            a, rng.stream_key(net.seed, rng.STREAM_STEP), profile.frac_bits, profile.state_max,
+            net)
+        self._acc = driver.empty_accumulator(net.part_start, input_dtype, channels)
+        self._pool_cap = driver.pool_page_cap(event_pool_bytes, net.n_partitions,
+                                              profile.ring_dtype)
+        self._queue_pages = np.minimum(driver.queue_pages(
+            a["syn_base"], net.n_synapses,
+            driver.mean_delay(a["g_delay"], a["g_count"]) / 2**self.substep_bits, net.dt_ms),
+            self._pool_cap)
         self._queues = driver.empty_queues(self._queue_pages, self.n_slots, profile.ring_dtype)
 
     # -- setup -------------------------------------------------------------------------
@@ -255,7 +272,8 @@ class Simulator:
             if d == 0:
                 break
             m = driver.gather_chunk(np.int64(t), np.int64(d), np.int64(self._cap), owned,
-                                    self.net.part_start, self._buffers)
+                                    self.net.part_start, self._buffers,
+                                    np.int64(self.substep_bits))
             n_rec = driver.record_chunk(m, chunk_gid, chunk_step, self.rec_mask, rec_gid,
                                         rec_step, np.int64(n_rec))
             gid, step = self.exchange(chunk_gid[:m].copy(), chunk_step[:m].copy())
@@ -266,16 +284,23 @@ class Simulator:
         return n_rec
 
     def _grow_queues(self) -> None:
-        """Double the event pools of the partitions whose pool ran dry in the last block
-        (after moving every queued event into the ring: exact, see synapse_kernels)."""
-        flushes = self._queues[-1][:, 0].copy()
-        if not flushes.any():
+        """Double the event pools of the partitions whose pool ran dry in the last block, up
+        to the cap (after moving every queued event into the ring: exact, see
+        synapse_kernels)."""
+        flushes = self._queues[-1][:, 0]
+        grown = np.where(flushes > 0, np.minimum(2 * self._queue_pages, self._pool_cap),
+                         self._queue_pages)
+        if np.array_equal(grown, self._queue_pages):
             return
-        driver.flush_all(self._queues, self.ring, self.net.part_start)
-        self._queue_pages = np.where(flushes > 0, 2 * self._queue_pages, self._queue_pages)
+        self._flush_all()
+        self._queue_pages = grown
         self._queues = driver.empty_queues(self._queue_pages, self.n_slots,
                                            self.net.profile.ring_dtype)
         self._queues[7][:] = True  # the ring may hold input of any slot
+
+    def _flush_all(self) -> None:
+        neurons = self._net_tuple[0]
+        driver.flush_all(self._queues, self.ring, self.net.part_start, neurons[15], neurons[17])
 
     # -- checkpoints ---------------------------------------------------------------------
     DYNAMIC_STATE = ("v", "i_ex", "i_in", "refr", "ring", "sat", "events")
@@ -283,7 +308,7 @@ class Simulator:
     def state(self) -> dict[str, np.ndarray]:
         """The whole dynamic state (copies): neuron state, ring buffers, counters, and the
         step (the random streams are counter-based: the step is their only state)."""
-        driver.flush_all(self._queues, self.ring, self.net.part_start)  # queued input -> ring
+        self._flush_all()  # queued input -> ring
         out = {name: getattr(self, name).copy() for name in self.DYNAMIC_STATE}
         out["step"] = np.array(self.step, np.int64)
         out["stats"] = np.array([self.stats.steps, self.stats.wall_s, self.stats.spikes,
@@ -312,8 +337,21 @@ class Simulator:
     def time_ms(self) -> float:
         return self.step * self.net.dt_ms
 
+    @property
+    def tick_ms(self) -> float:
+        """The sub-step, dt / 2**substep_bits (ms): the unit of spike ticks."""
+        return self.net.dt_ms / 2**self.substep_bits
+
+    def ticks_to_ms(self, ticks: np.ndarray) -> np.ndarray:
+        """Spike times (ms) of spike ticks (:meth:`spike_arrays`): a spike of step t with
+        offset sub is at (t - 1 + (sub + 1) / 2**k) dt, the end of its sub-step; with k = 0
+        at t dt (``brainmac.compile.substep``)."""
+        top = (1 << self.substep_bits) - 1
+        return (ticks - top) * self.tick_ms
+
     def spike_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """All recorded spikes as (global neuron id, step), in (step, id) order."""
+        """All recorded spikes as (global neuron id, tick), in (tick, id) order; a tick is
+        ``step * 2**substep_bits + offset`` (the step itself on the plain grid)."""
         if not self._spike_gid:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         gid = np.concatenate(self._spike_gid)
@@ -327,7 +365,7 @@ class Simulator:
         out = {}
         for name, sl in self._population_slices().items():
             sel = (gid >= sl.start) & (gid < sl.stop)
-            out[name] = (step[sel] * self.net.dt_ms, gid[sel] - sl.start)
+            out[name] = (self.ticks_to_ms(step[sel]), gid[sel] - sl.start)
         return out
 
     def samples(self) -> dict[str, np.ndarray]:

@@ -120,6 +120,12 @@ def brunel(
             "poisson_total_rate_hz": nu_ext_hz * c_e,
         },
         reference=dict(REFERENCE) if is_default else None,
+        # E and I neurons have the same parameters, in-degrees, weights and drive, so each
+        # population's rate is the network's (NEST, 3 seeds: E 32.14-32.24, I 32.16-32.24 Hz).
+        reference_rates_hz={"E": REFERENCE["rate_hz"], "I": REFERENCE["rate_hz"]}
+        if is_default else {},
+        reference_rates_source=REFERENCE["source"] + "; the mean over all neurons, which "
+        "is each population's (E and I receive statistically identical input)",
     )
     return net
 

@@ -4,10 +4,12 @@ Each rank owns a contiguous range of whole partitions (:mod:`~brainmac.parallel.
 compiles only those (:mod:`~brainmac.parallel.partial`), steps them, and exchanges spikes
 with the other ranks once per chunk of the minimum delay
 (:mod:`~brainmac.parallel.exchange`); rank 0 writes one SONATA file and one report
-(:mod:`~brainmac.parallel.record`, :mod:`~brainmac.parallel.job`). Spikes are bit-identical
-to one process for any number of ranks and threads. mpi4py is imported only when an MPI
-launcher started the process (:mod:`~brainmac.parallel.context`). See
-``docs/distributed.md``.
+(:mod:`~brainmac.parallel.record`, :mod:`~brainmac.parallel.job`). A store is opened
+partially instead of compiled (:func:`brainmac.store.reader.open_partitions`); checkpoints
+are gathered into one file in the one-process format (:mod:`~brainmac.parallel.state`).
+Spikes are bit-identical to one process for any number of ranks and threads. mpi4py is
+imported only when an MPI launcher started the process
+(:mod:`~brainmac.parallel.context`). See ``docs/distributed.md``.
 """
 
 from brainmac.parallel.assign import assign_partitions, partition_costs

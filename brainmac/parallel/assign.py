@@ -15,15 +15,38 @@ from brainmac.errors import ConfigError
 BALANCE_MODES = ("synapses", "neurons")
 
 
-def partition_costs(compiler, balance: str = "synapses") -> np.ndarray:
-    """Work per partition of a :class:`~brainmac.compile.compiler.Compiler`, before building.
+def synapse_counts(compiler) -> np.ndarray:
+    """Synapses ending on each partition of a :class:`~brainmac.compile.compiler.Compiler`,
+    counted exactly from the connectivity plans without generating a synapse.
+
+    Returns
+    -------
+    ndarray, shape (P,), int64
+    """
+    starts = compiler.part_start
+    offsets = compiler.net.offsets()
+    names = [pop.name for pop in compiler.net.populations]
+    counts = np.zeros(compiler.n_partitions, np.int64)
+    for p, pop_index in enumerate(compiler.part_pop):
+        first = offsets[names[pop_index]]
+        a, b = int(starts[p]) - first, int(starts[p + 1]) - first
+        counts[p] = sum(int(post_counts(plan, a, b).sum()) for plan in compiler.plans
+                        if plan.post_start == first)
+    return counts
+
+
+def balance_costs(part_start: np.ndarray, synapses: np.ndarray,
+                  balance: str = "synapses") -> np.ndarray:
+    """Work per partition from its neurons and synapses.
 
     Parameters
     ----------
-    compiler : Compiler
+    part_start : ndarray, shape (P+1,)
+        First neuron of each partition.
+    synapses : ndarray, shape (P,)
+        Synapses ending on each partition.
     balance : {"synapses", "neurons"}
-        ``synapses``: synapses ending on the partition plus its neurons (delivery dominates a
-        step); counts are exact and cheap (no synapse is generated). ``neurons``: neurons.
+        ``synapses``: synapses plus neurons (delivery dominates a step). ``neurons``: neurons.
 
     Returns
     -------
@@ -31,19 +54,17 @@ def partition_costs(compiler, balance: str = "synapses") -> np.ndarray:
     """
     if balance not in BALANCE_MODES:
         raise ConfigError(f"balance must be one of {BALANCE_MODES}, got {balance!r}")
-    starts = compiler.part_start
-    neurons = np.diff(starts).astype(np.int64)
-    if balance == "neurons":
-        return neurons
-    offsets = compiler.net.offsets()
-    names = [pop.name for pop in compiler.net.populations]
-    costs = neurons.copy()
-    for p, pop_index in enumerate(compiler.part_pop):
-        first = offsets[names[pop_index]]
-        a, b = int(starts[p]) - first, int(starts[p + 1]) - first
-        costs[p] += sum(int(post_counts(plan, a, b).sum()) for plan in compiler.plans
-                        if plan.post_start == first)
-    return costs
+    neurons = np.diff(np.asarray(part_start, np.int64))
+    return neurons if balance == "neurons" else neurons + np.asarray(synapses, np.int64)
+
+
+def partition_costs(compiler, balance: str = "synapses") -> np.ndarray:
+    """Work per partition of a :class:`~brainmac.compile.compiler.Compiler`, before building
+    (:func:`balance_costs` of its exact :func:`synapse_counts`); shape (P,), int64."""
+    if balance not in BALANCE_MODES:
+        raise ConfigError(f"balance must be one of {BALANCE_MODES}, got {balance!r}")
+    synapses = synapse_counts(compiler) if balance == "synapses" else 0
+    return balance_costs(compiler.part_start, synapses, balance)
 
 
 def _greedy_ranges(costs: np.ndarray, bound: int) -> list[int] | None:

@@ -1,30 +1,35 @@
 """One job over MPI ranks: what ``mpiexec -n R brainmac run ...`` does.
 
-Every rank builds the network description, assigns partitions (the same answer on every
-rank: no communication), compiles only its own partitions, and steps them, exchanging
-spikes once per chunk of the minimum delay. Rank 0 gathers the recording per block into
-one SONATA file, reduces the counters, and writes one report and the plots.
+Every rank reads the job (a model, or a store from ``brainmac compile``), assigns
+partitions (the same answer on every rank: no communication), builds or opens only its
+own partitions, and steps them, exchanging spikes once per chunk of the minimum delay.
+Rank 0 gathers the recording per block into one SONATA file, reduces the counters, and
+writes one report and the plots; at checkpoints it gathers the state into one checkpoint
+(:mod:`~brainmac.parallel.state`), from which a run resumes on any number of ranks.
 
-Phases. Setup (checks, output directory, network description, assignment) has no
-collectives: its errors are agreed on and end the job with one message from rank 0. From
-the compile on, ranks wait on each other, so any failure aborts the whole job.
+Phases. Setup (checks, output directory, checkpoint, network description or the store's
+partitions, assignment) has no collectives: its errors are agreed on and end the job with
+one message from rank 0. From the compile on, ranks wait on each other, so any failure
+aborts the whole job.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from brainmac import runner
+from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE, Compiler, partition_bounds
 from brainmac.engine import Simulator
 from brainmac.errors import ConfigError
 from brainmac.io import SpikeWriter
-from brainmac.parallel.assign import assign_partitions, partition_costs
+from brainmac.parallel.assign import assign_partitions, balance_costs, synapse_counts
 from brainmac.parallel.context import (
     MPIContext,
     abort_on_error,
@@ -32,9 +37,21 @@ from brainmac.parallel.context import (
     injected_failure,
 )
 from brainmac.parallel.exchange import DEFAULT_METHOD, make_exchange
-from brainmac.parallel.partial import compile_owned
+from brainmac.parallel.partial import as_rank_network, compile_owned, release_free_heap
 from brainmac.parallel.record import SpikeGatherer, population_writer
+from brainmac.parallel.state import gather_state, restore_share
 from brainmac.parallel.stats import job_statistics
+from brainmac.store import is_store_dir
+from brainmac.store.checkpoint import (
+    Checkpoint,
+    kept_spikes,
+    load_checkpoint,
+    merge_spikes,
+    resumed_writer,
+    save_checkpoint,
+    segments,
+)
+from brainmac.store.reader import open_partitions, store_partitions
 
 #: Tunables of MPI runs, read from the environment (declared once here).
 EXCHANGE_VARIABLE = "BRAINMAC_MPI_EXCHANGE"  # allgatherv | fixed | alltoallv
@@ -43,15 +60,25 @@ BALANCE_VARIABLE = "BRAINMAC_MPI_BALANCE"  # synapses | neurons
 
 @dataclass
 class Setup:
-    """What the setup phase decided, identically on every rank."""
+    """What the setup phase decided, identically on every rank (but ``local``, ``kept``).
+
+    ``cfg`` is the job as run: a store's profile, dt and seed, and the partition size
+    used, so that a checkpoint records what a resume needs to find the same partitions.
+    """
 
     cfg: runner.JobConfig
     out: Path
-    net: object
-    compiler: Compiler
+    part_start: np.ndarray
+    synapses: np.ndarray  # (P,) synapses per partition
     edges: np.ndarray
     costs: np.ndarray
     threads: int
+    identity: dict
+    compiler: Compiler | None = None  # a model: each rank compiles its partitions
+    local: CompiledNetwork | None = None  # a store: this rank's partitions, opened
+    resumed: Checkpoint | None = None
+    kept: dict = field(default_factory=dict)  # rank 0, resuming: spikes before the checkpoint
+    checkpoints: list[float] = field(default_factory=list)  # seconds of each one, this rank
 
     def owned(self, rank: int) -> tuple[int, int]:
         return int(self.edges[rank]), int(self.edges[rank + 1])
@@ -75,49 +102,106 @@ def partition_size_for(net, cfg: runner.JobConfig, n_workers: int) -> int:
     return size
 
 
-def _setup(cfg: runner.JobConfig, context: MPIContext) -> Setup:
-    if runner.is_store_dir(cfg.model):
-        raise ConfigError("MPI runs compile the model on the ranks; running a store over MPI "
-                          "is not supported yet: run the model by name")
-    if cfg.checkpoint_every_ms is not None:
-        raise ConfigError("checkpoints are not supported in MPI runs yet; "
-                          "drop --checkpoint-every")
+def _model_source(cfg: runner.JobConfig, context: MPIContext, threads: int, resume: bool):
+    """(cfg with its partition size, Compiler, synapses per partition) of a model job. A
+    resumed one-process checkpoint (no partition size recorded) had the default size."""
+    net = runner.build_network(cfg)
+    if resume and not cfg.partition_size:
+        size = DEFAULT_PARTITION_SIZE
+    else:
+        size = partition_size_for(net, cfg, context.size * threads)
+    cfg = replace(cfg, partition_size=size)
+    compiler = Compiler(net, cfg.numerics(), cfg.dt_ms, cfg.seed, size)
+    return cfg, compiler, synapse_counts(compiler)
+
+
+def _identity(cfg: runner.JobConfig, part_start: np.ndarray, synapses: np.ndarray) -> dict:
+    """What a checkpoint of this job records and a resume must find (as one process)."""
+    sizes = SimpleNamespace(n_neurons=int(part_start[-1]), n_synapses=int(synapses.sum()))
+    return runner._network_identity(cfg, sizes)  # noqa: SLF001
+
+
+def _check_resumed(resumed: Checkpoint, identity: dict, out: Path) -> None:
+    if resumed.index["network"] != identity:
+        raise ConfigError(f"the checkpoint in {out} was written for another network "
+                          f"({resumed.index['network']}); this one is {identity}")
+
+
+def _setup(cfg: runner.JobConfig, context: MPIContext, resume: bool) -> Setup:
+    cfg = runner.store_config(cfg)
     runner.check_times(cfg)
     out = runner.prepare_output(cfg.out) if context.is_root else Path(cfg.out)
-    net = runner.build_network(cfg)
-    if context.is_root:
-        runner.check_disk(out, net.n_neurons, (cfg.warmup_ms + cfg.duration_ms) / 1000.0)
+    resumed = load_checkpoint(out) if resume else None
     threads = rank_threads(cfg, context)
-    size = partition_size_for(net, cfg, context.size * threads)
-    compiler = Compiler(net, cfg.profile, cfg.dt_ms, cfg.seed, size)
-    costs = partition_costs(compiler, os.environ.get(BALANCE_VARIABLE, "synapses"))
+    compiler = None
+    if is_store_dir(cfg.model):
+        part_start, synapses = store_partitions(cfg.model)
+    else:
+        cfg, compiler, synapses = _model_source(cfg, context, threads, resume)
+        part_start = compiler.part_start
+    if context.is_root:
+        runner.check_disk(out, int(part_start[-1]), (cfg.warmup_ms + cfg.duration_ms) / 1000)
+    costs = balance_costs(part_start, synapses, os.environ.get(BALANCE_VARIABLE, "synapses"))
     edges = assign_partitions(costs, context.size)
-    return Setup(cfg, out, net, compiler, edges, costs, threads)
+    setup = Setup(cfg, out, part_start, synapses, edges, costs, threads,
+                  _identity(cfg, part_start, synapses), compiler=compiler, resumed=resumed)
+    if resumed is not None:
+        _check_resumed(resumed, setup.identity, out)
+        if context.is_root:
+            setup.kept = kept_spikes(out / "spikes.h5", resumed.index["spikes_written"])
+    if compiler is None:
+        setup.local = open_partitions(cfg.model, setup.owned(context.rank))
+    return setup
 
 
 def execute_distributed(cfg: runner.JobConfig, hooks: runner.Hooks | None,
                         context: MPIContext, resume: bool = False) -> dict:
     """Run one job on every rank of ``context``; collective. Returns the report on every
-    rank (rank 0 writes it, with ``spikes.h5`` and the plots)."""
-    if resume:
-        raise ConfigError("--resume is not supported in MPI runs yet")
-    setup = agree_on_errors(context, lambda: _setup(cfg, context))
-    hooks = hooks if (hooks is not None and context.is_root) else runner.Hooks()
+    rank (rank 0 writes it, with ``spikes.h5`` and the plots). ``resume`` continues from
+    the checkpoint in ``cfg.out`` (written by a run on any number of ranks). Every rank
+    calls ``hooks.stage``; only rank 0 calls the progress hooks."""
+    setup = agree_on_errors(context, lambda: _setup(cfg, context, resume))
+    if not context.is_root:  # stages are noted on every rank, progress shown by rank 0
+        hooks = runner.Hooks(stage=hooks.stage) if hooks is not None else runner.Hooks()
+    hooks = hooks or runner.Hooks()
     with abort_on_error(context):
         return _run(setup, hooks, context)
+
+
+def _rank_network(setup: Setup, context: MPIContext, hooks: runner.Hooks):
+    """This rank's share of the network: compiled, or the store's partitions opened."""
+    owned = setup.owned(context.rank)
+    if setup.compiler is not None:
+        hooks.stage(f"compiling on {context.size} ranks")
+        net = compile_owned(setup.compiler, owned, context, setup.synapses, setup.threads,
+                            hooks.compile_progress)
+    else:
+        hooks.stage(f"opening the store on {context.size} ranks")
+        net = as_rank_network(setup.local, owned, context.comm, int(setup.synapses.sum()))
+    release_free_heap()
+    return net
+
+
+def _spike_writer(setup: Setup, sizes: dict[str, int], context: MPIContext):
+    """Rank 0's SpikeWriter (holding the spikes before the checkpoint when resuming)."""
+    if not context.is_root:
+        return None
+    path = setup.out / "spikes.h5"
+    if setup.resumed is not None:
+        return resumed_writer(path, sizes, setup.kept)
+    return SpikeWriter(path, sizes)
 
 
 def _run(setup: Setup, hooks: runner.Hooks, context: MPIContext) -> dict:
     cfg, owned = setup.cfg, setup.owned(context.rank)
     start = time.perf_counter()
-    hooks.stage(f"compiling on {context.size} ranks")
-    compiled = compile_owned(setup.compiler, owned, context, setup.threads,
-                             hooks.compile_progress)
+    compiled = _rank_network(setup, context, hooks)
     build_s = time.perf_counter() - start
     sizes = {p["name"]: p["size"] for p in compiled.populations}
-    writer = SpikeWriter(setup.out / "spikes.h5", sizes) if context.is_root else None
+    writer = _spike_writer(setup, sizes, context)
     try:
-        write = population_writer(writer, compiled.populations, cfg.dt_ms) if writer else None
+        write = None if writer is None else population_writer(
+            writer, compiled.populations, cfg.dt_ms, flush=not cfg.checkpoint_every_ms)
         gatherer = SpikeGatherer(context, write)
         exchange = make_exchange(os.environ.get(EXCHANGE_VARIABLE, DEFAULT_METHOD), context,
                                  compiled.arrays, owned, max(1, compiled.min_delay))
@@ -125,8 +209,11 @@ def _run(setup: Setup, hooks: runner.Hooks, context: MPIContext) -> dict:
                         spike_sink=gatherer, owned=owned, exchange=exchange)
         hooks.stage("compiling kernels")
         jit_s = warm_kernels(compiled, setup.threads, owned)
+        if setup.resumed is not None:
+            restore_share(sim, setup.resumed.state, context.is_root)
+            setup.resumed = None  # the state may be large; it is in the simulator now
         hooks.stage("simulating")
-        simulate(sim, exchange, cfg.warmup_ms + cfg.duration_ms, context, hooks)
+        simulate(sim, exchange, setup, context, hooks, writer)
     finally:
         if writer is not None:
             writer.close()
@@ -155,26 +242,54 @@ def block_steps(sim: Simulator, context: MPIContext) -> int:
     return int(context.comm.allreduce(sim._block_steps(), op=MPI.MIN))  # noqa: SLF001
 
 
-def simulate(sim: Simulator, exchange, duration_ms: float, context: MPIContext,
-             hooks: runner.Hooks) -> None:
-    """Advance every rank by ``duration_ms`` in equal blocks; progress on rank 0."""
-    total = sim.steps_for(duration_ms)
-    block = block_steps(sim, context)
-    done = 0
-    while done < total:
-        n = min(block, total - done)
+def run_blocks(sim: Simulator, exchange, n_steps: int, block: int, context: MPIContext,
+               progress=None) -> None:
+    """Advance every rank by ``n_steps`` in blocks of at most ``block`` steps; collective.
+    ``progress(simulator)`` is called after each block."""
+    stop = sim.step + n_steps
+    while sim.step < stop:
+        n = min(block, stop - sim.step)
         exchange.begin_block(sim.step, n)
         sim.run(n * sim.net.dt_ms)
-        done += n
         injected_failure(context, f"after step {sim.step}")
-        if hooks.run_progress is not None:
-            hooks.run_progress(done, total, sim)
+        if progress is not None:
+            progress(sim)
+
+
+def simulate(sim: Simulator, exchange, setup: Setup, context: MPIContext,
+             hooks: runner.Hooks, writer: SpikeWriter | None) -> None:
+    """Run the job to its end from the simulator's step, in segments that end on
+    checkpoints if the job asks for them; progress on rank 0."""
+    cfg = setup.cfg
+    total = sim.steps_for(cfg.warmup_ms + cfg.duration_ms)
+    every = sim.steps_for(cfg.checkpoint_every_ms) if cfg.checkpoint_every_ms else total
+    block = block_steps(sim, context)
+    progress = None if hooks.run_progress is None else (
+        lambda s: hooks.run_progress(s.step, total, s))
+    for n in segments(sim.step, total, max(every, 1)):
+        run_blocks(sim, exchange, n, block, context, progress)
+        if cfg.checkpoint_every_ms and sim.step < total:
+            write_checkpoint(sim, setup, context, writer)
+
+
+def write_checkpoint(sim: Simulator, setup: Setup, context: MPIContext,
+                     writer: SpikeWriter | None) -> None:
+    """Gather the job's state on rank 0 and write it as one checkpoint; collective. Its
+    seconds on this rank are appended to ``setup.checkpoints``."""
+    start = time.perf_counter()
+    state = gather_state(sim, context)
+    if writer is not None:
+        writer.flush()
+        save_checkpoint(setup.out, state, asdict(setup.cfg),
+                        {name: writer.n_spikes(name) for name in writer.sizes},
+                        setup.identity, writer.path)
+    setup.checkpoints.append(time.perf_counter() - start)
 
 
 def _write_outputs(setup, compiled, summary, mpi, gatherer, build_s, jit_s, hooks) -> dict:
     cfg = setup.cfg
     hooks.stage("analyzing")
-    spikes = gatherer.spikes(compiled.populations, cfg.dt_ms)
+    spikes = merge_spikes(setup.kept, gatherer.spikes(compiled.populations, cfg.dt_ms))
     t0, t1 = cfg.warmup_ms, cfg.warmup_ms + cfg.duration_ms
     report = runner._report(cfg, compiled.manifest, compiled, summary, spikes,  # noqa: SLF001
                             build_s, jit_s, t0, t1)
@@ -184,5 +299,3 @@ def _write_outputs(setup, compiled, summary, mpi, gatherer, build_s, jit_s, hook
     runner._plots(setup.out, spikes, sizes, t0, t1)  # noqa: SLF001
     runner.write_json(setup.out / "report.json", report)
     return report
-
-

@@ -23,13 +23,13 @@ class JobSummary:
         return self.saturation
 
 
-def _rank_row(context, sim, exchange, gatherer) -> dict:
+def _rank_row(context, sim, exchange, gatherer, setup) -> dict:
     from brainmac.runner import peak_rss_bytes
 
     return {"wall_s": sim.stats.wall_s, "steps": sim.stats.steps, "spikes": sim.stats.spikes,
             "events": sim.stats.events, "saturation": sim.saturation_counts(),
             "exchange": exchange.stats.as_dict(), "gather_s": gatherer.seconds,
-            "peak_rss_bytes": peak_rss_bytes()}
+            "peak_rss_bytes": peak_rss_bytes(), "checkpoint_s": list(setup.checkpoints)}
 
 
 def _summary(rows: list[dict], sim) -> JobSummary:
@@ -50,7 +50,7 @@ def _mpi_section(rows: list[dict], setup, exchange, bio_s: float) -> dict:
     return {
         "ranks": len(rows), "threads_per_rank": setup.threads, "exchange": exchange.method,
         "bytes_per_spike": int(exchange.codec.dtype.itemsize),
-        "partition_size": int(np.diff(setup.compiler.part_start).max()),
+        "partition_size": int(np.diff(setup.part_start).max()),
         "partitions_per_rank": [[int(a), int(b)] for a, b in
                                 zip(setup.edges[:-1], setup.edges[1:], strict=True)],
         "load_per_rank": loads.tolist(), "load_imbalance": float(loads.max() / loads.mean()),
@@ -66,6 +66,8 @@ def _mpi_section(rows: list[dict], setup, exchange, bio_s: float) -> dict:
         "record_gather_s_per_rank": [r["gather_s"] for r in rows],
         "simulate_s_per_rank": wall.tolist(),
         "peak_rss_bytes_per_rank": [r["peak_rss_bytes"] for r in rows],
+        "checkpoints": len(rows[0]["checkpoint_s"]),
+        "checkpoint_s_per_rank": [sum(r["checkpoint_s"]) for r in rows],
     }
 
 
@@ -73,7 +75,7 @@ def job_statistics(context, sim, exchange, gatherer, setup) -> tuple[JobSummary 
                                                                       dict | None]:
     """Gather every rank's counters on rank 0; collective. (summary, mpi section) on rank 0,
     (None, None) elsewhere."""
-    rows = context.comm.gather(_rank_row(context, sim, exchange, gatherer), root=0)
+    rows = context.comm.gather(_rank_row(context, sim, exchange, gatherer, setup), root=0)
     if not context.is_root:
         return None, None
     summary = _summary(rows, sim)

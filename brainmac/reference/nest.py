@@ -19,6 +19,12 @@ PoissonDrive               one ``poisson_generator`` of rate ``rate_hz * indegre
 DCDrive                    added to the target population's ``I_e``
 =========================  ==============================================================
 
+With ``precise=True`` the same network is built from NEST's precise-spike-timing models
+(NEST's guide "Simulations with precise spike times"): ``iaf_psc_delta_ps`` /
+``iaf_psc_exp_ps`` neurons, ``poisson_generator_ps`` drives and ``parrot_neuron_ps`` Poisson
+sources; creating them turns on NEST's off-grid spike communication. Spikes then carry
+their time within the step; delays stay multiples of the resolution.
+
 Each projection gets its own copy of ``static_synapse``: NEST allows at most 2**27 - 2
 connections per thread and synapse model, which the full-scale microcircuit exceeds on two
 threads with a single model. ``nest`` is imported only when a function here runs.
@@ -49,6 +55,8 @@ from brainmac.network import (
 )
 
 NEST_MODELS = {"lif_delta": "iaf_psc_delta", "lif_exp": "iaf_psc_exp"}
+#: ``precise=True``: NEST's models with spike times off the grid.
+NEST_PRECISE_MODELS = {"lif_delta": "iaf_psc_delta_ps", "lif_exp": "iaf_psc_exp_ps"}
 
 
 @dataclass
@@ -126,6 +134,7 @@ def run_nest(
     seed: int = 1,
     warmup_ms: float = 0.0,
     record: bool | list[str] = True,
+    precise: bool = False,
 ) -> NestResult:
     """Build ``network`` in a fresh NEST kernel, simulate, and return spikes and timings.
 
@@ -142,6 +151,9 @@ def run_nest(
         NEST's ``rng_seed``, in [1, 2**31 - 1].
     record : bool or list of str
         Record every population, none, or the named ones.
+    precise : bool
+        Build with NEST's precise-spike-timing models (``*_ps``, see the module notes):
+        spike times are then the threshold crossings within the step, not the grid.
     """
     _check_run(network, duration_ms, dt_ms, threads, seed, warmup_ms)
     names = _recorded(network, record)
@@ -154,9 +166,10 @@ def run_nest(
         rng_seed=int(seed),
         print_time=False,
     )
-    nodes = _create_populations(nest, network)
+    nodes = _create_populations(nest, network, precise)  # a *_ps model turns on NEST's
+    # (read-only) off_grid_spiking, so that spikes travel with their offsets
     counts = [_connect(nest, network, i, nodes, dt_ms) for i in range(len(network.projections))]
-    _connect_drives(nest, network, nodes, dt_ms)
+    _connect_drives(nest, network, nodes, dt_ms, precise)
     recorders = {}
     for name in names:
         recorders[name] = nest.Create("spike_recorder", params={"start": float(warmup_ms)})
@@ -205,7 +218,7 @@ def _timed_simulate(nest, t_ms: float) -> float:
     return time.perf_counter() - t0
 
 
-def _create_populations(nest, network: Network) -> dict:
+def _create_populations(nest, network: Network, precise: bool = False) -> dict:
     dc = {p.name: 0.0 for p in network.populations}
     for drive in network.drives:
         if isinstance(drive, DCDrive):
@@ -213,25 +226,27 @@ def _create_populations(nest, network: Network) -> dict:
     nodes = {}
     for pop in network.populations:
         if pop.model == "poisson_source":
-            nodes[pop.name] = _poisson_source(nest, pop)
+            nodes[pop.name] = _poisson_source(nest, pop, precise)
             continue
         params = {k: v for k, v in pop.neuron.values.items() if math.isfinite(v)}
         params["I_e"] = params.get("I_e", 0.0) + dc[pop.name]
-        created = nest.Create(NEST_MODELS[pop.model], pop.size, params=params)
+        models = NEST_PRECISE_MODELS if precise else NEST_MODELS
+        created = nest.Create(models[pop.model], pop.size, params=params)
         created.set(V_m=_parameter(nest, pop.v_init))
         nodes[pop.name] = created
     return nodes
 
 
-def _poisson_source(nest, pop):
+def _poisson_source(nest, pop, precise: bool = False):
     """parrot_neurons, each repeating its own train of one poisson_generator (NEST's
     generators give every target an independent train) active in [start_ms, stop_ms)."""
     p = pop.neuron
     params = {"rate": p["rate_hz"], "start": p["start_ms"]}
     if math.isfinite(p["stop_ms"]):
         params["stop"] = p["stop_ms"]
-    generator = nest.Create("poisson_generator", params=params)
-    parrots = nest.Create("parrot_neuron", pop.size)
+    suffix = "_ps" if precise else ""
+    generator = nest.Create("poisson_generator" + suffix, params=params)
+    parrots = nest.Create("parrot_neuron" + suffix, pop.size)
     nest.Connect(generator, parrots, "all_to_all", {"delay": nest.resolution})
     return parrots
 
@@ -307,7 +322,8 @@ def _conn_spec(conn) -> dict | None:
     raise ConfigError(f"the NEST reference cannot translate connector {type(conn).__name__}")
 
 
-def _connect_drives(nest, network: Network, nodes: dict, dt_ms: float) -> None:
+def _connect_drives(nest, network: Network, nodes: dict, dt_ms: float,
+                    precise: bool = False) -> None:
     # The generators' delay does not change their statistics; the smallest network delay
     # keeps NEST's min_delay (its communication interval) as the network alone sets it.
     delay = _min_delay(network, dt_ms)
@@ -317,7 +333,8 @@ def _connect_drives(nest, network: Network, nodes: dict, dt_ms: float) -> None:
         params = {"rate": drive.rate_hz * drive.indegree, "start": drive.start_ms}
         if math.isfinite(drive.stop_ms):
             params["stop"] = drive.stop_ms
-        gen = nest.Create("poisson_generator", params=params)
+        gen = nest.Create("poisson_generator_ps" if precise else "poisson_generator",
+                          params=params)
         nest.Connect(
             gen,
             nodes[drive.target.name],

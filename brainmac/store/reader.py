@@ -10,6 +10,11 @@ Checked on every open, in this order (the first failure is a StoreError naming t
    header + data (a truncated or extended file is refused);
 4. with ``verify=True``: each file's BLAKE2b checksum;
 5. the values: every index the kernels follow (:mod:`brainmac.store.validate`).
+
+:func:`open_partitions` opens part of a store, as an MPI rank does: steps 1-3 for every
+file, step 5 for what is global (neurons, drives, gains) and for its own partitions' rows,
+groups and synapses, which are the only synapse data it maps; the per-partition bases
+are checked against every partition's row totals, so that its ranges lie inside the files.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ import numpy as np
 
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.profiles import PROFILES, get_profile
+from brainmac.compile.substep import MAX_SUBSTEP_BITS
 from brainmac.errors import StoreError
 from brainmac.network.neurons import MODELS as NEURON_MODELS
 from brainmac.network.neurons import SOURCE_MODELS
 from brainmac.store import layout
-from brainmac.store.npyio import check_regular, file_digest, map_array
-from brainmac.store.validate import check_arrays
+from brainmac.store.npyio import HEADER_BYTES, check_regular, file_digest, map_array
+from brainmac.store.validate import check_arrays, check_partitions
 from brainmac.store.writer import FORMAT, FORMAT_VERSION, MANIFEST, PARTIAL_MARK
 
 MAX_MANIFEST_BYTES = 1 << 28
@@ -172,6 +178,10 @@ def read_manifest(path: str | os.PathLike) -> dict:
     dims = layout.check_shapes(_check_entries(m, where), where)
     _check_populations(m.get("model"), dims["N"], where)
     _check_reports(m["model"], where)
+    bits = m["model"].get("substep_bits", 0)
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 0 <= bits <= MAX_SUBSTEP_BITS:
+        raise StoreError(f"{where}: model.substep_bits must be an integer in [0, "
+                         f"{MAX_SUBSTEP_BITS}], got {bits!r}")
     for key in ("profile", "dt_ms", "seed"):
         if m["model"].get(key) != m[key]:
             raise StoreError(f"{where}: model.{key} {m['model'].get(key)!r} differs from "
@@ -223,3 +233,109 @@ def open_store(path: str | os.PathLike, verify: bool = False) -> CompiledNetwork
         verify_checksums(path, m)
     check_arrays(arrays, profile, m["model"]["populations"], str(path))
     return CompiledNetwork(profile, float(m["dt_ms"]), int(m["seed"]), arrays, m["model"])
+
+
+def _map_arrays(path: Path, manifest: dict) -> dict[str, np.ndarray]:
+    """Every array of the store, memory-mapped read-only (headers and sizes checked)."""
+    return {name: map_array(path / entry["file"], np.dtype(entry["dtype"]),
+                            tuple(entry["shape"]))
+            for name, entry in manifest["arrays"].items()}
+
+
+def partition_totals(maps: dict[str, np.ndarray], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Synapses and groups of every partition, shape (P,) int64 each, checked against the
+    bases: ``syn_base`` and ``grp_base`` must be their running sums, ending at the array
+    lengths. Reads one row-pointer entry per partition."""
+    totals = []
+    for base, rows, data in (("syn_base", "row_syn", "s_index"), ("grp_base", "row_grp",
+                                                                   "g_count")):
+        count = np.asarray(maps[rows][:, -1], np.int64)
+        running = np.concatenate([[0], np.cumsum(count)])
+        if not np.array_equal(np.asarray(maps[base]), running[:-1]) \
+                or running[-1] != maps[data].size:
+            raise StoreError(f"{where}/{base}.npy: must be the running sum of the partitions' "
+                             f"{rows} totals, ending at the {maps[data].size} entries of {data}")
+        totals.append(count)
+    return totals[0], totals[1]
+
+
+def store_partitions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """The partitions of a store, checked, without reading any synapse: their first
+    neurons, shape (P+1,) int64, and synapse counts, shape (P,) int64 (what an MPI job
+    assigns partitions to ranks by)."""
+    path = Path(path)
+    m = read_manifest(path)
+    maps = _map_arrays(path, m)
+    check_partitions(maps, m["model"]["populations"], str(path))
+    synapses, _ = partition_totals(maps, str(path))
+    return np.array(maps["part_start"], np.int64), synapses
+
+
+def _map_range(path: Path, full: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Entries [lo, hi) of the checked 1-D array file ``path`` (``full`` is its map), mapped
+    on their own."""
+    if hi <= lo:
+        return full[:0]
+    offset = HEADER_BYTES + lo * full.itemsize
+    return np.asarray(np.memmap(path, full.dtype, "r", offset=offset, shape=(hi - lo,)))
+
+
+def _owned_rows(full: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """Row pointers (P, N+1) holding the rows of partitions [first, stop) and zeros (empty
+    partitions) elsewhere; the zero rows are never written, so they take no memory."""
+    rows = np.zeros(full.shape, full.dtype)
+    rows[first:stop] = full[first:stop]
+    return rows
+
+
+def _owned_bases(count: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """Bases (P,) of a layout whose only non-empty partitions are [first, stop)."""
+    owned = np.zeros_like(count)
+    owned[first:stop] = count[first:stop]
+    return np.concatenate([[0], np.cumsum(owned)[:-1]]).astype(np.int64)
+
+
+def open_partitions(path: str | os.PathLike, owned: tuple[int, int]) -> CompiledNetwork:
+    """Open the partitions ``owned`` = (first, stop) of a store, as one MPI rank holds them.
+
+    Global arrays (neurons, drives, gains; sizes O(N + P)) are mapped whole; of the synapse
+    data only the rows, groups and synapses of partitions ``first <= p < stop`` are mapped
+    (the other partitions look empty: zero rows), so memory and reads are those of this
+    rank's share. Validation is that of :func:`open_store` for everything mapped, and the
+    bases are checked against every partition's totals (:func:`partition_totals`).
+
+    Returns
+    -------
+    CompiledNetwork
+        Arrays in the global layout (partition p at index p, neuron i at i). ``g_*`` and
+        ``s_*`` hold only the owned partitions, and ``syn_base`` / ``grp_base`` index them.
+        Delay range and synapse count are this share's, not the store's.
+
+    Raises
+    ------
+    StoreError
+        Anything wrong with what this share reads; the message names the file.
+    """
+    path = Path(path)
+    m = read_manifest(path)
+    maps = _map_arrays(path, m)
+    n_parts = maps["part_start"].size - 1
+    first, stop = (int(x) for x in owned)
+    if not 0 <= first < stop <= n_parts:
+        raise StoreError(f"{path}: partitions [{first}, {stop}) are not a range inside the "
+                         f"store's {n_parts}")
+    syn_count, grp_count = partition_totals(maps, str(path))
+    arrays = {name: a for name, a in maps.items() if name not in layout.STREAMED}
+    for base, count, names in (("syn_base", syn_count, layout.SYNAPSE_ARRAYS),
+                               ("grp_base", grp_count, layout.GROUP_ARRAYS)):
+        lo = int(maps[base][first])
+        hi = lo + int(count[first:stop].sum())
+        arrays[base] = _owned_bases(count, first, stop)
+        for name in names:
+            arrays[name] = _map_range(path / m["arrays"][name]["file"], maps[name], lo, hi)
+    for name in layout.ROW_ARRAYS:
+        arrays[name] = _owned_rows(maps[name], first, stop)
+    del maps
+    check_arrays(arrays, get_profile(m["profile"]), m["model"]["populations"], str(path))
+    return CompiledNetwork(get_profile(m["profile"]), float(m["dt_ms"]), int(m["seed"]),
+                           arrays, m["model"])

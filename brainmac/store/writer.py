@@ -32,7 +32,11 @@ from brainmac.store import layout
 from brainmac.store.npyio import CHECKSUM, AppendFile, write_array
 
 FORMAT = "brainmac-store"
-FORMAT_VERSION = 1
+#: The newest format this brainmac writes and reads. 2: delays in sub-steps (manifest
+#: "substep_bits" > 0), which a version 1 reader would take for steps; stores without
+#: sub-steps are still written as version 1 (:data:`PLAIN_GRID_VERSION`).
+FORMAT_VERSION = 2
+PLAIN_GRID_VERSION = 1
 MANIFEST = "manifest.json"
 PARTIAL_MARK = ".partial-"
 _OLD_MARK = ".old-"
@@ -42,7 +46,7 @@ def write_store(net: Network, path: str | os.PathLike, profile: str = "seed",
                 dt_ms: float = 0.1, seed: int = 1,
                 partition_size: int = DEFAULT_PARTITION_SIZE, threads: int = 1,
                 progress: Callable[[int, int], None] | None = None,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, substep_bits: int = 0) -> Path:
     """Compile ``net`` into a store directory at ``path``, streaming, atomically.
 
     Parameters
@@ -50,7 +54,7 @@ def write_store(net: Network, path: str | os.PathLike, profile: str = "seed",
     net : Network
     path : str or Path
         The store directory to create.
-    profile, dt_ms, seed, partition_size
+    profile, dt_ms, seed, partition_size, substep_bits
         As :func:`brainmac.compile.compile_network`; the store is identical to its result.
     threads : int
         Partitions built at once; peak memory grows with it (about a partition each).
@@ -64,7 +68,7 @@ def write_store(net: Network, path: str | os.PathLike, profile: str = "seed",
     Path
         ``path``.
     """
-    compiler = Compiler(net, profile, dt_ms, seed, partition_size)
+    compiler = Compiler(net, profile, dt_ms, seed, partition_size, substep_bits)
     target = Path(path)
     _check_target(target, overwrite)
     with _staging(target, overwrite) as tmp:
@@ -140,8 +144,11 @@ def _manifest(compiler: Compiler, entries: dict, drive_report: list, partition_s
     syn_bytes = sum(int(np.prod(entries[n]["shape"])) * np.dtype(entries[n]["dtype"]).itemsize
                     for n in layout.SYNAPSE_DATA)
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "brainmac_version": __version__,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION if compiler.substep_bits else PLAIN_GRID_VERSION,
+        "brainmac_version": __version__,
         "profile": compiler.profile.name, "dt_ms": compiler.dt_ms, "seed": compiler.seed,
+        "substep_bits": compiler.substep_bits,
         "partitions": compiler.n_partitions, "partition_size": int(partition_size),
         "neurons": compiler.net.n_neurons, "synapses": n_syn,
         "groups": int(counts[:, 1].sum()), "synapse_bytes": syn_bytes,

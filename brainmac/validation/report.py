@@ -54,7 +54,7 @@ def describe(result: NestValidation | PublishedValidation) -> str:
     """One line: network, profile, dt, times, seeds, threads."""
     c = result.config
     return (f"{result.network['name']} ({result.network['neurons']:,} neurons), brainmac "
-            f"profile {c.profile}, dt {c.dt_ms:g} ms, warm-up {c.warmup_ms:g} ms + "
+            f"profile {c.label}, dt {c.dt_ms:g} ms, warm-up {c.warmup_ms:g} ms + "
             f"{c.duration_ms:g} ms analysed, seeds {c.seed_list[0]}..{c.seed_list[-1]}, "
             f"{c.threads} threads")
 
@@ -82,7 +82,7 @@ def render(console, result: NestValidation | PublishedValidation) -> None:
     if isinstance(result, PublishedValidation):
         _render_published(console, result)
         return
-    table = Table(title=f"brainmac {result.config.profile} vs NEST: distance / NEST spread "
+    table = Table(title=f"brainmac {result.config.label} vs NEST: distance / NEST spread "
                   "(KS ratio, EMD ratio)", title_justify="left")
     for col in ("population", "NEST Hz", "brainmac Hz", *(STAT_NAMES[s] for s in STATISTICS)):
         table.add_column(col, justify="right")
@@ -169,8 +169,8 @@ def write_outputs(out: Path, result: NestValidation | PublishedValidation,
     paths[1].write_text(markdown(result, command))
     if isinstance(result, NestValidation):
         cand, ref = result.pooled()
-        labels = (f"brainmac {result.config.profile}", "NEST")
+        labels = (f"brainmac {result.config.label}", "NEST")
     else:
-        cand, ref, labels = pooled(result.runs), {}, (f"brainmac {result.config.profile}", "")
+        cand, ref, labels = pooled(result.runs), {}, (f"brainmac {result.config.label}", "")
     distributions_png(paths[2], cand, ref, labels)
     return paths

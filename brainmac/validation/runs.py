@@ -31,6 +31,7 @@ __all__ = ["RunResult", "ValidationConfig", "build_network", "run_brainmac", "ru
 
 MODELS = ("microcircuit", "brunel")
 PROFILES = ("seed", "wide", "float32", "float64")
+ROUNDINGS = ("stochastic", "nearest")  # the first is the default
 REFERENCES = ("nest", "published")
 #: The directory holding this brainmac package, put first on the NEST child's path.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -56,6 +57,8 @@ class ValidationConfig:
         Time step of both simulators, ms.
     profile : str
         brainmac's precision profile.
+    rounding : {"stochastic", "nearest"}
+        brainmac's weight rounding (`brainmac.compile.profiles.with_rounding`).
     seeds : int
         Runs per simulator, with seeds 1 .. seeds.
     threads : int
@@ -73,19 +76,29 @@ class ValidationConfig:
     warmup_ms: float = 200.0
     dt_ms: float = 0.1
     profile: str = "seed"
+    rounding: str = ROUNDINGS[0]
     seeds: int = 2
     threads: int = 2
     tolerance: float | None = None
+    substep_bits: int = 0  # brainmac's k-bit spike offsets (brainmac.compile.substep)
+    nest_precise: bool = False  # NEST's precise-timing models (run_nest(precise=True))
 
     @property
     def seed_list(self) -> list[int]:
         return list(range(1, self.seeds + 1))
 
+    @property
+    def label(self) -> str:
+        """brainmac's numerics in one word: the profile, with the rounding if not the
+        default."""
+        return self.profile if self.rounding == ROUNDINGS[0] else f"{self.profile}+{self.rounding}"
+
     def check(self) -> None:
         """Refuse bad input with a one-line ConfigError, before any work."""
         for name, value, known in (("model", self.model, MODELS),
                                    ("reference", self.reference, REFERENCES),
-                                   ("precision", self.profile, PROFILES)):
+                                   ("precision", self.profile, PROFILES),
+                                   ("rounding", self.rounding, ROUNDINGS)):
             if value not in known:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(known)}")
         self._check_times()
@@ -185,7 +198,11 @@ def run_brainmac(net: Network, cfg: ValidationConfig, seed: int) -> RunResult:
     from brainmac.engine import Simulator
 
     t0 = time.perf_counter()
-    compiled = compile_network(net, cfg.profile, cfg.dt_ms, seed, threads=cfg.threads)
+    from brainmac.compile.profiles import with_rounding
+
+    profile = with_rounding(cfg.profile, cfg.rounding)
+    compiled = compile_network(net, profile, cfg.dt_ms, seed, threads=cfg.threads,
+                               substep_bits=cfg.substep_bits)
     t1 = time.perf_counter()
     sim = Simulator(compiled, threads=cfg.threads, record="all")
     jit_s = sim.compile_kernels()
@@ -196,7 +213,8 @@ def run_brainmac(net: Network, cfg: ValidationConfig, seed: int) -> RunResult:
     dists, summary = analyze(spikes, _sizes(net), cfg.duration_ms)
     wall = {"build": t1 - t0, "kernel_compile": jit_s, "simulate": t3 - t2,
             "analyze": time.perf_counter() - t3}
-    info = {"profile": compiled.profile.name, "saturation": sim.saturation_counts(),
+    info = {"profile": compiled.profile.name, "rounding": profile.rounding,
+            "saturation": sim.saturation_counts(),
             "synapses": int(compiled.n_synapses)}
     return RunResult("brainmac", seed, dists, summary, wall, info)
 
@@ -210,7 +228,8 @@ def run_reference(net: Network, cfg: ValidationConfig, seed: int) -> RunResult:
     """
     payload = _in_child(net, cfg, seed)
     t0 = time.perf_counter()
-    spikes = {name: (times - cfg.dt_ms, ids) for name, (times, ids) in payload["spikes"].items()}
+    shift = 0.0 if cfg.nest_precise else cfg.dt_ms  # precise times are the crossings
+    spikes = {name: (times - shift, ids) for name, (times, ids) in payload["spikes"].items()}
     dists, summary = analyze(spikes, _sizes(net), cfg.duration_ms)
     wall = dict(payload["wall_s"], analyze=time.perf_counter() - t0)
     return RunResult("NEST", seed, dists, summary, wall, payload["info"])
@@ -261,7 +280,7 @@ def _nest_payload(net: Network, cfg: ValidationConfig, seed: int) -> dict:
     from brainmac.reference.nest import run_nest
 
     result = run_nest(net, cfg.duration_ms, cfg.dt_ms, threads=cfg.threads, seed=seed,
-                      warmup_ms=cfg.warmup_ms)
+                      warmup_ms=cfg.warmup_ms, precise=cfg.nest_precise)
     return {"spikes": result.spikes,
             "wall_s": {"build": result.build_s, "warmup": result.warmup_s,
                        "simulate": result.simulate_s},

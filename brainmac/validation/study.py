@@ -152,7 +152,7 @@ def validate_nest_profiles(cfg: ValidationConfig, profiles: list[str],
         cand_runs = []
         for seed in c.seed_list:
             cand_runs.append(run_brainmac(cand, c, seed))
-            progress(f"{c.profile}: " + _run_line(cand_runs[-1], c.seeds))
+            progress(f"{c.label}: " + _run_line(cand_runs[-1], c.seeds))
         cells = cell_verdicts([r.distributions for r in ref_runs],
                               [r.distributions for r in cand_runs], tolerance)
         results.append(NestValidation(c, network_info(net), tolerance, ref_runs, cand_runs,
@@ -220,18 +220,19 @@ def published_values(net: Network) -> tuple[dict[str, dict[str, float]], str, st
         When the network carries no published values (e.g. Brunel at another order).
     """
     meta = net.metadata
-    if meta.get("reference_rates_hz"):
-        rows = {pop: {"rate_hz": float(hz)} for pop, hz in meta["reference_rates_hz"].items()}
+    rows = {pop: {"rate_hz": float(hz)} for pop, hz in (meta.get("reference_rates_hz")
+                                                         or {}).items()}
+    ref = meta.get("reference")
+    if ref:  # one value for the whole network, with its CV ISI (Brunel)
+        rows["all"] = {"rate_hz": float(ref["rate_hz"]), "cv": float(ref["cv_isi"])}
+    if rows:
         scale = meta.get("parameters", {}).get("scale", 1.0)
         k_scale = meta.get("parameters", {}).get("k_scale", 1.0)
         note = ("" if (scale, k_scale) == (1.0, 1.0) else
                 f"the reference values are for the full-scale network; this one has scale "
                 f"{scale:g}, k_scale {k_scale:g}, whose rates differ even in NEST")
-        return rows, str(meta.get("reference_rates_source", "")), note
-    ref = meta.get("reference")
-    if ref:
-        return ({"all": {"rate_hz": float(ref["rate_hz"]), "cv": float(ref["cv_isi"])}},
-                str(ref.get("source", "")), "")
+        source = meta.get("reference_rates_source") or (ref or {}).get("source", "")
+        return rows, str(source), note
     raise ConfigError(f"network {net.name!r} has no published values to compare with "
                       "(Brunel has them at order 2500 only: use --scale 1); "
                       "use --reference nest")

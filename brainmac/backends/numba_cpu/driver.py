@@ -11,10 +11,17 @@ Then, sequentially, the chunk's spikes are gathered in (step, id) order and reco
 are delivered at the start of the next chunk's region, and by a delivery-only region at
 the end of a run. One region per chunk instead of two halves the fork-join overhead.
 
+With sub-step spike times (k = sub_bits > 0, ``brainmac.compile.substep``) a spike's
+"step" in the chunk, recorded and exchanged arrays is its tick ``step * 2**k + sub`` and
+the chunk's spikes are gathered in (step, sub, id) order, i.e. in time order; with k = 0
+the tick is the step.
+
 The network tuple (:func:`kernel_arrays`) is ``(neurons, synapses)``:
     neurons  = (part_start, coef, const, levels, ref_steps, model_code, count_thr,
                 count_win, count_bounds, drive_weight, drive_receptor, drive_window, key,
-                frac_bits, smax)
+                frac_bits, smax, sub_bits, shift, table, drive_sub, random_sub)
+    where    table (P, 4, 2**k), drive_sub (P, 2), random_sub (P,) are the sub-step tables
+             (``substep.partition_tables``; one entry with k = 0)
     synapses = (syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index,
                 s_value, gain_value, gain_receptor)
 """
@@ -35,8 +42,10 @@ from brainmac.backends.numba_cpu.synapse_kernels import (
     PAGE,
     deliver_partition,
     drain_slot,
+    drain_slot_sub,
     flush_partition,
 )
+from brainmac.compile import substep
 from brainmac.rng import hash3
 
 #: Every chunk ends in a join that waits for the slowest thread. libgomp (numba's "omp"
@@ -62,20 +71,28 @@ def step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf, sample_gi
     (accumulator, first element of each partition's part)."""
     v, i_ex, i_in, refr, ring = state
     (part_start, coef, const, levels, ref_steps, model_code, count_thr, count_win,
-     count_bounds, drive_weight, drive_receptor, drive_window, key, frac_bits, smax) = neurons
-    part_spikes, part_counts, chunk_gid, chunk_step, hs, xs, cnt, fired, spike_slot = buf
+     count_bounds, drive_weight, drive_receptor, drive_window, key, frac_bits, smax,
+     sub_bits, shift, table, drive_sub, random_sub) = neurons
+    sub = (sub_bits, shift, table, drive_sub, random_sub)
+    part_spikes, part_counts, hs, xs, cnt, fired = buf[0], buf[1], buf[4], buf[5], buf[6], buf[7]
+    part_subs, v0s, v1s = buf[9], buf[10], buf[11]
+    channels = 2 if sub_bits == 0 else 3
     n_total = v.size
-    n_slots = ring.size // (2 * n_total)
+    n_slots = ring.size // (channels * n_total)
     n0, n1 = part_start[p], part_start[p + 1]
-    acc_p = acc[0][acc[1][p]: acc[1][p] + 2 * (n1 - n0)]
+    acc_p = acc[0][acc[1][p]: acc[1][p] + channels * (n1 - n0)]
     offset = n0 * cap
     for s in range(d):
-        drain_slot(p, (t + s) % n_slots, queues, ring, n_total, n0, n1 - n0, acc_p)
+        if sub_bits == 0:
+            drain_slot(p, (t + s) % n_slots, queues, ring, n_total, n0, n1 - n0, acc_p)
+        else:
+            drain_slot_sub(p, (t + s) % n_slots, queues, ring, n_total, n0, n1 - n0, acc_p,
+                           table)
         c = update_partition(p, t + s, n0, n1, acc_p, v, i_ex, i_in, refr, coef, const,
                              levels, ref_steps, model_code, count_thr, count_win,
                              count_bounds, drive_weight, drive_receptor, drive_window, key,
-                             frac_bits, smax, sat, part_spikes, offset,
-                             (hs[p], xs[p], cnt[p], fired[p]))
+                             frac_bits, smax, sub, sat, part_spikes, part_subs, offset,
+                             (hs[p], xs[p], cnt[p], fired[p], v0s[p], v1s[p]))
         part_counts[p, s] = c
         offset += c
         for q in range(sample_part[p], sample_part[p + 1]):
@@ -99,28 +116,33 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
     part_start = neurons[0]
     sat, events = counters
     ptr, parts = schedule
+    sub_bits, table = neurons[15], neurons[17]
     n_total = state[0].size
-    n_slots = ring.size // (2 * n_total)
-    spike_slot = buf[8]
+    n_slots = ring.size // ((2 if sub_bits == 0 else 3) * n_total)
+    spike_slot, spike_sub = buf[8], buf[12]
     for s in range(m):
-        spike_slot[s] = spike_step[s] % n_slots
+        spike_slot[s] = (spike_step[s] >> sub_bits) % n_slots
+        spike_sub[s] = spike_step[s] & ((1 << sub_bits) - 1)
     for w in prange(ptr.size - 1):
         for r in range(ptr[w], ptr[w + 1]):
             p = parts[r]
             if m > 0:
                 events[p, 0] += deliver_partition(
-                    p, spike_gid, spike_slot, m, queues, ring, n_total, n_slots, part_start,
-                    syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index,
-                    s_value, gain_value, gain_receptor)
+                    p, spike_gid, spike_slot, spike_sub, m, queues, ring, n_total, n_slots,
+                    part_start, syn_base, grp_base, row_syn, row_grp, g_delay, g_gain,
+                    g_count, s_index, s_value, gain_value, gain_receptor, sub_bits, table)
             if d > 0:
                 step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf,
                                sample_gid, sample_part, samples, sat)
 
 
 @njit(cache=True, nogil=True)
-def gather_chunk(t, d, cap, owned, part_start, buf):
+def gather_chunk(t, d, cap, owned, part_start, buf, sub_bits):
     """Gather the owned partitions' spikes of steps [t, t+d) into ``buf``'s chunk arrays in
-    (step, neuron id) order; returns how many."""
+    (step, neuron id) order, or (step, sub, id) order as ticks with sub-steps; returns how
+    many."""
+    if sub_bits > 0:
+        return gather_chunk_sub(t, d, cap, owned, part_start, buf, sub_bits)
     part_spikes, part_counts, chunk_gid, chunk_step = buf[0], buf[1], buf[2], buf[3]
     m = 0
     for s in range(d):
@@ -133,6 +155,43 @@ def gather_chunk(t, d, cap, owned, part_start, buf):
                 chunk_step[m] = t + s
                 m += 1
     return m
+
+
+@njit(cache=True, nogil=True)
+def gather_chunk_sub(t, d, cap, owned, part_start, buf, sub_bits):
+    """:func:`gather_chunk` with sub-steps: per step, a stable counting sort by offset of
+    the spikes taken in (partition, id) order, written as ticks ``step * 2**k + sub``."""
+    part_spikes, part_counts, chunk_gid, chunk_step = buf[0], buf[1], buf[2], buf[3]
+    part_subs, first = buf[9], buf[13]
+    n_sub = 1 << sub_bits
+    m = 0
+    for s in range(d):
+        first[:] = 0
+        for p in range(owned[0], owned[1]):
+            start = part_start[p] * cap + _before(part_counts, p, s)
+            for q in range(start, start + part_counts[p, s]):
+                first[part_subs[q] + 1] += 1
+        first[0] = m
+        for b in range(n_sub):
+            first[b + 1] += first[b]
+        for p in range(owned[0], owned[1]):
+            start = part_start[p] * cap + _before(part_counts, p, s)
+            for q in range(start, start + part_counts[p, s]):
+                b = part_subs[q]
+                chunk_gid[first[b]] = part_spikes[q]
+                chunk_step[first[b]] = ((t + s) << sub_bits) + b
+                first[b] += 1
+        m = first[n_sub - 1]
+    return m
+
+
+@njit(inline="always", cache=True)
+def _before(part_counts, p, s):
+    """Spikes of partition p in the chunk's steps before step s."""
+    n = 0
+    for r in range(s):
+        n += part_counts[p, r]
+    return n
 
 
 @njit(cache=True, nogil=True)
@@ -181,6 +240,7 @@ def run_steps(t0, n_steps, chunk, cap, schedule, state, acc, queues, net, buf, r
     """Advance every partition ``n_steps`` from step ``t0`` in one process; returns the
     number of spikes recorded. ``counters`` = (sat (P, 3), events (P,)) are added to."""
     part_start = net[0][0]
+    sub_bits = net[0][15]
     chunk_gid, chunk_step = buf[2], buf[3]
     owned = (0, part_start.size - 1)
     padded = empty_counters(part_start.size - 1)
@@ -191,7 +251,7 @@ def run_steps(t0, n_steps, chunk, cap, schedule, state, acc, queues, net, buf, r
         d = min(chunk, t0 + n_steps - t)
         chunk_region(t, d, t0, cap, m, chunk_gid, chunk_step, schedule, state, acc, queues,
                      net, buf, sample_gid, sample_part, samples, padded)
-        m = gather_chunk(t, d, cap, owned, part_start, buf)
+        m = gather_chunk(t, d, cap, owned, part_start, buf, sub_bits)
         n_rec = record_chunk(m, chunk_gid, chunk_step, rec_mask, rec_gid, rec_step, n_rec)
         t += d
     if m > 0:
@@ -218,12 +278,12 @@ def add_counters(padded, counters):
 
 
 @njit(cache=True, nogil=True)
-def flush_all(queues, ring, part_start):
+def flush_all(queues, ring, part_start, sub_bits, table):
     """Move every queued event into the dense ring (checkpoints, resizing the pools)."""
     n_total = part_start[-1]
     for p in range(part_start.size - 1):
         flush_partition(p, queues, ring, n_total, part_start[p],
-                        part_start[p + 1] - part_start[p])
+                        part_start[p + 1] - part_start[p], sub_bits, table)
 
 
 @njit(cache=True, nogil=True)
@@ -242,14 +302,19 @@ def spike_capacity_per_neuron(chunk: int, min_ref_steps: int) -> int:
     return -(-chunk // (min_ref_steps + 1))
 
 
-def empty_buffers(n_neurons: int, n_parts: int, chunk: int, cap: int):
+def empty_buffers(n_neurons: int, n_parts: int, chunk: int, cap: int, sub_bits: int = 0):
     """Scratch buffers of one chunk: per-partition spikes and counts, gathered spikes, each
-    partition's scratch rows of the neuron update, and the ring slots of delivered spikes."""
+    partition's scratch rows of the neuron update, the ring slots of delivered spikes; then
+    for sub-steps the spikes' offsets, V at each step's start and end, the delivered
+    spikes' offsets and the counting sort's bins."""
     return (np.empty(n_neurons * cap, np.int64), np.zeros((n_parts, _lines(chunk, 8)), np.int64),
             np.empty(n_neurons * cap, np.int64), np.empty(n_neurons * cap, np.int64),
             np.empty((n_parts, BLOCK), np.uint64), np.empty((n_parts, BLOCK), np.uint32),
             np.empty((n_parts, BLOCK), np.int32), np.empty((n_parts, BLOCK), np.bool_),
-            np.empty(n_neurons * cap, np.int64))
+            np.empty(n_neurons * cap, np.int64), np.zeros(n_neurons * cap if sub_bits else 1,
+                                                          np.int64),
+            np.empty((n_parts, BLOCK)), np.empty((n_parts, BLOCK)),
+            np.zeros(n_neurons * cap, np.int64), np.zeros((1 << sub_bits) + 1, np.int64))
 
 
 def _lines(n: int, per_line: int) -> int:
@@ -273,14 +338,31 @@ def empty_queues(pages_per_partition: np.ndarray, n_slots: int, ring_dtype) -> t
             np.zeros((n_parts, 8), np.int64))
 
 
-def empty_accumulator(part_start: np.ndarray, ring_dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Each partition's input of one step (excitatory then inhibitory), each part starting
-    on its own cache line: (accumulator, first element of each part)."""
+def empty_accumulator(part_start: np.ndarray, ring_dtype,
+                      channels: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Each partition's input of one step (excitatory then inhibitory, then V with
+    sub-steps), each part starting on its own cache line: (accumulator, first element of
+    each part)."""
     sizes = np.diff(part_start)
     per_line = 64 // np.dtype(ring_dtype).itemsize
-    parts = np.array([_lines(2 * int(n), per_line) for n in sizes], np.int64)
+    parts = np.array([_lines(channels * int(n), per_line) for n in sizes], np.int64)
     first = np.concatenate([[0], np.cumsum(parts)[:-1]]).astype(np.int64)
     return np.zeros(int(parts.sum()) + per_line, ring_dtype), first
+
+
+#: Default bound on all event pools together, as a fraction of the machine's memory.
+EVENT_POOL_MEMORY_FRACTION = 1 / 8
+
+
+def pool_page_cap(budget_bytes: int | None, n_partitions: int, ring_dtype) -> int:
+    """Most pages one partition's event pool may hold so that all pools together stay
+    within ``budget_bytes`` (default: EVENT_POOL_MEMORY_FRACTION of physical memory). A
+    pool at its cap flushes into the ring when it runs dry: exact, only slower."""
+    if budget_bytes is None:
+        budget_bytes = int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+                           * EVENT_POOL_MEMORY_FRACTION)
+    page_bytes = PAGE * (4 + np.dtype(ring_dtype).itemsize)
+    return max(int(budget_bytes) // (max(n_partitions, 1) * page_bytes), 4)
 
 
 def queue_pages(syn_base, n_synapses: int, delay_steps: float, dt_ms: float) -> np.ndarray:
@@ -325,8 +407,19 @@ def check_step_words(key) -> None:
             raise RuntimeError("step_words disagrees with rng.hash3")
 
 
-def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int) -> tuple:
-    """The network tuple the kernels take (module doc), from a compiled network's arrays."""
+def sub_arrays(net, drive_weight: np.ndarray) -> tuple:
+    """(sub_bits, shift, table, drive_sub, random_sub) of a compiled network (module doc)."""
+    a, profile, bits = net.arrays, net.profile, net.substep_bits
+    table, drive, source = substep.partition_tables(
+        net.populations, np.asarray(a["part_pop"]), drive_weight,
+        np.asarray(a["drive_receptor"]), profile, net.dt_ms, bits)
+    shift = substep.TABLE_SHIFT if profile.fixed_point else 0
+    return np.int64(bits), np.int64(shift), table, drive, source
+
+
+def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int, net=None) -> tuple:
+    """The network tuple the kernels take (module doc), from a compiled network's arrays
+    (``net``, the CompiledNetwork, gives the sub-step tables; None: the plain grid)."""
     check_step_words(key)
     a = arrays
     thr = poisson_thresholds(a["drive_cdf"])
@@ -335,10 +428,13 @@ def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int) -> tuple:
     n_parts = a["part_start"].size - 1
     window = (np.ascontiguousarray(a["drive_window"], np.int64) if "drive_window" in a
               else np.tile(np.array([0, np.iinfo(np.int64).max], np.int64), (n_parts, 1)))
+    weight = drive_weights(np.asarray(a["drive_table"]))
+    sub = (sub_arrays(net, weight) if net is not None else
+           (np.int64(0), np.int64(0), np.zeros((n_parts, 4, 1), np.asarray(weight).dtype),
+            np.zeros((n_parts, 2), np.asarray(weight).dtype), np.zeros(n_parts, np.bool_)))
     neurons = (a["part_start"], mult, const, a["levels"], a["ref_steps"], a["model_code"], thr,
-               count_win, bounds, drive_weights(np.asarray(a["drive_table"])),
-               a["drive_receptor"], window, np.uint64(key), np.int64(frac_bits),
-               np.int64(state_max))
+               count_win, bounds, weight, a["drive_receptor"], window, np.uint64(key),
+               np.int64(frac_bits), np.int64(state_max), *sub)
     synapses = (a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], a["g_delay"],
                 a["g_gain"], a["g_count"], a["s_index"], a["s_value"], a["gain_value"],
                 a["gain_receptor"])

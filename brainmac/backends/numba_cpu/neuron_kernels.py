@@ -25,7 +25,16 @@ Poisson counts without a search: with ``x = h >> 32`` the drive's uniform is
 x}`` over a fixed window of POISSON_WINDOW entries from ``k0`` whenever ``thr[k0 - 1] <= x <
 thr[k0 + POISSON_WINDOW]``; the rare words outside (the window holds the most probable
 counts) are counted again by a scalar search.
+
+Sub-step spike times (``brainmac.compile.substep``; k = ``sub_bits`` > 0): the input of a
+step comes in three channels already weighted by the time left after each event's arrival
+(receptor 0, receptor 1, V; int64 in Q(frac_bits - TABLE_SHIFT) in fixed point), joins the
+propagated state *before* its rounding, and a spiking neuron's crossing is located by
+linear interpolation of V over the step (:func:`crossing_sub`), in its compaction pass, so
+that only spiking neurons pay the division.
 """
+
+import math
 
 import numpy as np
 from numba import njit, types
@@ -37,6 +46,7 @@ BLOCK = 512  # neurons per pass: the scratch rows stay in L1
 POISSON_WINDOW = 16  # threshold entries compared per neuron, unrolled
 NEVER = 1 << 32  # a threshold no 32-bit word reaches (cdf = 1)
 _S32 = np.uint64(32)
+_S24 = np.uint64(24)  # a source's random offset: hash bits 24..31 (substep.SOURCE_BITS_SHIFT)
 
 
 def widen(x):
@@ -57,6 +67,17 @@ def n_clipped(clipped, x):
 
 def times_count(w, k):
     """The input of k drive events of weight w: int64 product; float: in w's precision."""
+
+
+def to_frac(x, shift):
+    """Fixed point: a table-scaled input sum shifted up to Q(frac_bits). Float: x."""
+
+
+@overload(to_frac, inline="always")
+def _to_frac(x, shift):
+    if isinstance(x, types.Integer):
+        return lambda x, shift: np.int64(x) << shift
+    return lambda x, shift: x
 
 
 @overload(widen, inline="always")
@@ -254,6 +275,113 @@ def step_delta(nb, in_ex_slot, in_in_slot, v, refr, coef, const, levels, ref_ste
 
 
 @njit(cache=True, nogil=True, _nrt=False)
+def step_exp_sub(nb, acc_0, acc_1, acc_v, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
+                 w_sub, rec_in, frac_bits, shift, smax, hs, cnt, fired, v0s, v1s):
+    """lif_exp with sub-step input (module doc): channels ``acc_0`` (I_ex), ``acc_1`` (I_in),
+    ``acc_v`` (V) are read and cleared; ``w_sub`` = (the drive's input to its receptor's
+    channel, to V) per event. V at the step's start and end (before reset) go to ``v0s``,
+    ``v1s``. Returns as :func:`step_exp`."""
+    p22, p21e, p21i, p11e, p11i = coef[0], coef[1], coef[2], coef[3], coef[4]
+    theta, reset = levels[0], levels[1]
+    mask = np.uint64((1 << frac_bits) - 1)
+    zero = acc_0[0] - acc_0[0]
+    n_v = n_e = n_i = n_fired = 0
+    for j in range(nb):
+        d_rec = times_count(w_sub[0], cnt[j])
+        d_v = times_count(w_sub[1], cnt[j])
+        in_ex = to_frac(acc_0[j] + (zero if rec_in else d_rec), shift)
+        in_in = to_frac(acc_1[j] + (d_rec if rec_in else zero), shift)
+        in_v = to_frac(acc_v[j] + d_v, shift)
+        acc_0[j] = zero
+        acc_1[j] = zero
+        acc_v[j] = zero
+        h = hs[j]
+        h2 = mix64(h + GOLDEN)
+        x, ie, ii, r = widen(v[j]), widen(i_ex[j]), widen(i_in[j]), refr[j]
+        x0 = x
+        xn = round_state(p22 * x + p21e * ie + p21i * ii + const + in_v, h & mask, frac_bits)
+        x = xn if r == 0 else x
+        r = r - 1 if r != 0 else r
+        ie = round_state(p11e * ie + in_ex, h2 & mask, frac_bits)
+        ii = round_state(p11i * ii + in_in, (h2 >> _S32) & mask, frac_bits)
+        xc, iec, iic = clip_state(x, smax), clip_state(ie, smax), clip_state(ii, smax)
+        n_v += n_clipped(xc, x)
+        n_e += n_clipped(iec, ie)
+        n_i += n_clipped(iic, ii)
+        x, ie, ii = xc, iec, iic
+        spike = x >= theta
+        v0s[j] = np.float64(x0)
+        v1s[j] = np.float64(x)
+        v[j] = reset if spike else x
+        refr[j] = ref_steps if spike else r
+        i_ex[j] = ie
+        i_in[j] = ii
+        fired[j] = spike
+        n_fired += spike
+    return n_fired, n_v, n_e, n_i
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def step_delta_sub(nb, acc_0, acc_1, v, refr, coef, const, levels, ref_steps, w_sub, frac_bits,
+                   shift, smax, hs, cnt, fired, v0s, v1s):
+    """lif_delta with sub-step input: both channels already hold the input's share at the
+    step's end (w P22 over the time left). Arguments and result as :func:`step_exp_sub`."""
+    p22 = coef[0]
+    theta, reset, v_min = levels[0], levels[1], levels[2]
+    mask = np.uint64((1 << frac_bits) - 1)
+    zero = acc_0[0] - acc_0[0]
+    n_v = n_fired = 0
+    for j in range(nb):
+        total = to_frac(acc_0[j] + acc_1[j] + times_count(w_sub[0], cnt[j]), shift)
+        acc_0[j] = zero
+        acc_1[j] = zero
+        x, r = widen(v[j]), refr[j]
+        x0 = x
+        xn = max(round_state(p22 * x + const + total, hs[j] & mask, frac_bits), v_min)
+        x = xn if r == 0 else x
+        r = r - 1 if r != 0 else r
+        xc = clip_state(x, smax)
+        n_v += n_clipped(xc, x)
+        x = xc
+        spike = x >= theta
+        v0s[j] = np.float64(x0)
+        v1s[j] = np.float64(x)
+        v[j] = reset if spike else x
+        refr[j] = ref_steps if spike else r
+        fired[j] = spike
+        n_fired += spike
+    return n_fired, n_v, 0, 0
+
+
+@njit(inline="always", cache=True)
+def crossing_sub(v0, v1, theta, n_sub):
+    """The sub-step (0 .. n_sub - 1) holding the threshold crossing of V, linear from v0
+    (step start) to v1 >= theta (step end), rounded up to whole sub-steps; 0 if v0 >=
+    theta. Float64 throughout (exact for the integer state of the fixed-point profiles)."""
+    if v0 >= theta:
+        return 0
+    s = math.ceil((theta - v0) * n_sub / (v1 - v0))
+    return min(max(s, 1), n_sub) - 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def compact_sub(b0, nb, fired, v0s, v1s, theta, n_sub, random_sub, hs, spikes, subs, offset):
+    """:func:`compact`, also writing each spike's sub-step offset to ``subs``: the crossing
+    (:func:`crossing_sub`), or for a spike source a uniform draw from its hash bits 24..."""
+    n = 0
+    top = np.uint64(n_sub - 1)
+    for j in range(nb):
+        if fired[j]:
+            spikes[offset + n] = b0 + j
+            if random_sub:
+                subs[offset + n] = np.int64((hs[j] >> _S24) & top)
+            else:
+                subs[offset + n] = crossing_sub(v0s[j], v1s[j], theta, n_sub)
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def compact(b0, nb, fired, spikes, offset):
     """Append the flagged neurons' ids to ``spikes[offset:]``; returns how many."""
     n = 0
@@ -267,17 +395,21 @@ def compact(b0, nb, fired, spikes, offset):
 @njit(cache=True, nogil=True, _nrt=False)
 def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
                      model_code, count_thr, count_win, count_bounds, drive_weight,
-                     drive_receptor, drive_window, key, frac_bits, smax, sat, spikes, offset,
-                     scratch):
+                     drive_receptor, drive_window, key, frac_bits, smax, sub, sat, spikes, subs,
+                     offset, scratch):
     """Step neurons [n0, n1) of partition p at step t; returns the spike count.
 
-    ``acc`` holds the partition's input of the step, excitatory (n1 - n0) then inhibitory;
-    it is read and cleared. Spikes are written to ``spikes[offset:]`` as global neuron ids,
-    ascending. ``scratch`` is (hs (BLOCK,) uint64, xs (BLOCK,) uint32, cnt (BLOCK,) int32,
-    fired (BLOCK,) bool), this call's own.
+    ``acc`` holds the partition's input of the step, excitatory (n1 - n0) then inhibitory
+    (then V, with sub-steps); it is read and cleared. Spikes are written to
+    ``spikes[offset:]`` as global neuron ids, ascending, and their sub-step offsets to
+    ``subs[offset:]`` (with sub-steps only). ``sub`` is (sub_bits, shift, table, drive_sub,
+    random_sub) (driver.kernel_arrays). ``scratch`` is (hs (BLOCK,) uint64, xs (BLOCK,)
+    uint32, cnt (BLOCK,) int32, fired (BLOCK,) bool, v0s, v1s (BLOCK,) float64), this call's
+    own.
     """
     size = n1 - n0
-    hs, xs, cnt, fired = scratch
+    hs, xs, cnt, fired, v0s, v1s = scratch
+    sub_bits, shift, drive_sub = sub[0], sub[1], sub[3]
     k0 = count_bounds[p, 0]
     lo, hi = np.uint32(count_bounds[p, 1]), np.uint32(count_bounds[p, 2])
     rec_in = drive_receptor[p] != 0
@@ -293,6 +425,26 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
             recount(nb, lo, hi, count_thr[p], hs, cnt)
         acc_ex = acc[b0 - n0: b1 - n0]
         acc_in = acc[size + b0 - n0: size + b1 - n0]
+        if sub_bits > 0:
+            acc_v = acc[2 * size + b0 - n0: 2 * size + b1 - n0]
+            if model_code[p] == 1:
+                n_fired, s_v, s_e, s_i = step_exp_sub(
+                    nb, acc_ex, acc_in, acc_v, v[b0:b1], i_ex[b0:b1], i_in[b0:b1],
+                    refr[b0:b1], coef[p], const[p], levels[p], ref_steps[p], drive_sub[p],
+                    rec_in, frac_bits, shift, smax, hs, cnt, fired, v0s, v1s)
+            else:
+                n_fired, s_v, s_e, s_i = step_delta_sub(
+                    nb, acc_ex, acc_in, v[b0:b1], refr[b0:b1], coef[p], const[p], levels[p],
+                    ref_steps[p], drive_sub[p], frac_bits, shift, smax, hs, cnt, fired, v0s,
+                    v1s)
+            n_sat_v += s_v
+            n_sat_e += s_e
+            n_sat_i += s_i
+            if n_fired:
+                n_spikes += compact_sub(b0, nb, fired, v0s, v1s, np.float64(levels[p, 0]),
+                                        1 << sub_bits, sub[4][p], hs, spikes, subs,
+                                        offset + n_spikes)
+            continue
         if model_code[p] == 1:
             n_fired, s_v, s_e, s_i = step_exp(
                 nb, acc_ex, acc_in, v[b0:b1], i_ex[b0:b1], i_in[b0:b1], refr[b0:b1], coef[p],

@@ -32,6 +32,13 @@ Queue arrays (``queues`` tuple; P partitions, S slots, pages of PAGE events):
 
 Rows are padded to whole cache lines (S' >= S slots), so that partitions on different
 threads never write the same line.
+
+Sub-step spike times (``sub_bits`` = k > 0, see ``brainmac.compile.substep``): an event's
+index also carries q, the sub-steps of its arrival step left after it arrives, in bits
+QSHIFT.. (``ev_idx = q << QSHIFT | receptor * size + target``); the drain (and a flush)
+multiplies its input by the partition's table ``table[p, row, q]`` into three channels
+(receptor 0, receptor 1, V), and the dense ring then holds three channels per slot in the
+accumulator type. With k = 0, q is always 0 and nothing else changes.
 """
 
 import numpy as np
@@ -45,6 +52,9 @@ _PAGE = np.uint64(PAGE)
 _ONE = np.uint64(1)
 LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 8) x 8)
 _U7 = np.uint64(LANES - 1)
+QSHIFT = 17  # bits of receptor * size + target (size <= 2**16); q sits above them
+_QSHIFT = np.uint64(QSHIFT)
+_IDX_MASK = np.uint32((1 << QSHIFT) - 1)
 
 
 @intrinsic
@@ -135,21 +145,33 @@ def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_delay, g_gain, g_count, s_ind
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def flush_partition(p, queues, ring, n_total, n0, size):
+def flush_partition(p, queues, ring, n_total, n0, size, sub_bits, table):
     """Add every queued event of partition p, in order, into the dense ring; empty the
-    queues (their pages return to the pool) and mark the slots dirty."""
+    queues (their pages return to the pool) and mark the slots dirty. With sub_bits > 0
+    the input goes through the table into three channels (module doc)."""
     ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    channels = 2 if sub_bits == 0 else 3
     for slot in range(head.shape[1]):
         pg = head[p, slot]
         if pg < 0:
             continue
-        base = slot * 2 * n_total + n0
+        base = slot * channels * n_total + n0
         while pg >= 0:
             n = fill[p, slot] if pg == tail[p, slot] else PAGE
-            for e in range(pg * PAGE, pg * PAGE + n):
-                idx = ev_idx[e]
-                rec = idx >= size
-                ring[base + rec * n_total + idx - rec * size] += ev_val[e]
+            if sub_bits == 0:
+                for e in range(pg * PAGE, pg * PAGE + n):
+                    idx = ev_idx[e]
+                    rec = idx >= size
+                    ring[base + rec * n_total + idx - rec * size] += ev_val[e]
+            else:
+                for e in range(pg * PAGE, pg * PAGE + n):
+                    code = ev_idx[e]
+                    q = code >> QSHIFT
+                    idx = code & _IDX_MASK
+                    rec = np.int64(idx >= size)
+                    target = idx - rec * size
+                    ring[base + rec * n_total + target] += ev_val[e] * table[p, rec, q]
+                    ring[base + 2 * n_total + target] += ev_val[e] * table[p, 2 + rec, q]
             last = pg
             pg = nxt[pg]
         nxt[last] = free[p, 0]
@@ -161,12 +183,12 @@ def flush_partition(p, queues, ring, n_total, n0, size):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def new_page(p, slot, queues, ring, n_total, n0, size):
+def new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table):
     """Append an empty page to queue (p, slot), flushing the partition if its pool is dry;
     returns the page."""
     ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
     if free[p, 0] < 0:
-        flush_partition(p, queues, ring, n_total, n0, size)
+        flush_partition(p, queues, ring, n_total, n0, size, sub_bits, table)
         flushes[p, 0] += 1
     pg = free[p, 0]
     free[p, 0] = nxt[pg]
@@ -181,13 +203,15 @@ def new_page(p, slot, queues, ring, n_total, n0, size):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def deliver_partition(p, spike_gid, spike_slot, n_spikes, queues, ring, n_total, n_slots,
-                      part_start, syn_base, grp_base, row_syn, row_grp, g_delay, g_gain,
-                      g_count, s_index, s_value, gain_value, gain_receptor):
+def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, ring, n_total,
+                      n_slots, part_start, syn_base, grp_base, row_syn, row_grp, g_delay,
+                      g_gain, g_count, s_index, s_value, gain_value, gain_receptor, sub_bits,
+                      table):
     """Queue every synapse of partition p whose row spiked; returns the events queued.
 
-    ``spike_slot[s]`` is the ring slot of spike s's step. Indices are unsigned where they
-    come from memory (numba then emits no negative-index wraparound).
+    ``spike_slot[s]`` is the ring slot of spike s's step and ``spike_sub[s]`` its offset
+    (0 with sub_bits = 0); a group's delay is in sub-steps then (module doc). Indices are
+    unsigned where they come from memory (numba then emits no negative-index wraparound).
     """
     ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
     n0 = part_start[p]
@@ -198,6 +222,8 @@ def deliver_partition(p, spike_gid, spike_slot, n_spikes, queues, ring, n_total,
     tail_p = tail[p]
     row_syn_p, row_grp_p = row_syn[p], row_grp[p]
     n_syn = _U(s_index.size)
+    k_bits = _U(sub_bits)
+    q_mask = (_ONE << k_bits) - _ONE
     events = 0
     for s in range(n_spikes):
         # the data of later spikes is fetched while this one is queued: row pointers two
@@ -214,12 +240,15 @@ def deliver_partition(p, spike_gid, spike_slot, n_spikes, queues, ring, n_total,
         if g0 == g1:
             continue
         t_slot = spike_slot[s]
+        sub = _U(spike_sub[s])
         k = sb + row_syn[p, j]
         for g in range(g0, g1):
             gi = _U(g_gain[g])
             gv = gain_value[gi]
-            off = _U(gain_receptor[gi] * size)
-            slot = t_slot + g_delay[g]
+            late = _U(g_delay[g]) + sub  # sub-steps from the spike's step start, minus 1
+            left = q_mask - (late & q_mask)  # sub-steps of the arrival step left
+            off = _U(gain_receptor[gi] * size) + (left << _QSHIFT)
+            slot = t_slot + (late >> k_bits)
             if slot >= n_slots:
                 slot -= n_slots
             slot = _U(slot)
@@ -236,7 +265,7 @@ def deliver_partition(p, spike_gid, spike_slot, n_spikes, queues, ring, n_total,
                 for q in range(c):
                     n = _U(fill_p[slot])
                     if n == _PAGE:
-                        new_page(p, slot, queues, ring, n_total, n0, size)
+                        new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table)
                         n = _U(0)
                     e = _U(tail_p[slot]) * _PAGE + n
                     ev_idx[e] = off + s_index[k + q]
@@ -273,6 +302,41 @@ def drain_slot(p, slot, queues, ring, n_total, n0, size, acc):
         n = fill[p, slot] if pg == tail[p, slot] else PAGE
         for e in range(pg * PAGE, pg * PAGE + n):
             acc[ev_idx[e]] += ev_val[e]
+        last = pg
+        pg = nxt[pg]
+    nxt[last] = free[p, 0]
+    free[p, 0] = head[p, slot]
+    head[p, slot] = -1
+    tail[p, slot] = -1
+    fill[p, slot] = PAGE
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def drain_slot_sub(p, slot, queues, ring, n_total, n0, size, acc, table):
+    """:func:`drain_slot` with sub-step offsets: ``acc`` holds 3 channels of ``size``
+    (receptor 0, receptor 1, V), the ring 3 channels per slot; every event's input is
+    multiplied by ``table[p, row, q]`` (module doc)."""
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    if dirty[p, slot]:
+        base = slot * 3 * n_total + n0
+        zero = ring[0] - ring[0]
+        for c in range(3):
+            for i in range(size):
+                acc[c * size + i] += ring[base + c * n_total + i]
+                ring[base + c * n_total + i] = zero
+        dirty[p, slot] = False
+    pg = head[p, slot]
+    if pg < 0:
+        return
+    while pg >= 0:
+        n = fill[p, slot] if pg == tail[p, slot] else PAGE
+        for e in range(pg * PAGE, pg * PAGE + n):
+            code = ev_idx[e]
+            q = code >> QSHIFT
+            idx = code & _IDX_MASK
+            rec = np.int64(idx >= size)
+            acc[idx] += ev_val[e] * table[p, rec, q]
+            acc[2 * size + idx - rec * size] += ev_val[e] * table[p, 2 + rec, q]
         last = pg
         pg = nxt[pg]
     nxt[last] = free[p, 0]
