@@ -13,15 +13,15 @@ import argparse
 import time
 
 from brainmac.commands.options import (
+    MODELS,
+    PROFILES,
     ROUNDING_HELP,
+    ROUNDINGS,
     SUBSTEP_HELP,
     positive_float,
     positive_int,
     substep_bits,
 )
-
-MODELS = ("microcircuit", "brunel")
-PROFILES = ("seed", "wide", "float32", "float64")
 
 
 def register(sub) -> None:
@@ -39,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=PROFILES, default="seed", help="numeric profile")
     p.add_argument("--dt", type=positive_float, default=0.1, help="time step in ms")
     p.add_argument("--seed", type=int, default=1, help="seed of every random draw")
-    p.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic",
+    p.add_argument("--rounding", choices=ROUNDINGS, default="stochastic",
                    help=ROUNDING_HELP)
     p.add_argument("--substep-bits", type=substep_bits, default=0, metavar="K",
                    help=SUBSTEP_HELP)

@@ -49,6 +49,10 @@ def substep_bits(text: str) -> int:
     return value
 
 
+MODELS = ("microcircuit", "brunel")  # the built-in models
+PROFILES = ("seed", "wide", "float32", "float64")  # brainmac.compile.profiles
+ROUNDINGS = ("stochastic", "nearest")  # weight rounding; the first is the default
+
 ROUNDING_HELP = ("weight rounding of the fixed-point profiles: stochastic (default; keeps each "
                  "projection's mean and variance) or nearest")
 

@@ -6,7 +6,10 @@ import argparse
 import time
 
 from brainmac.commands.options import (
+    MODELS,
+    PROFILES,
     ROUNDING_HELP,
+    ROUNDINGS,
     SUBSTEP_HELP,
     duration_ms,
     positive_float,
@@ -14,9 +17,6 @@ from brainmac.commands.options import (
     record_spec,
     substep_bits,
 )
-
-MODELS = ("microcircuit", "brunel")
-PROFILES = ("seed", "wide", "float32", "float64")
 
 
 def register(sub) -> None:
@@ -46,7 +46,7 @@ def register(sub) -> None:
                    "a store's own)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of every random draw (default 1; a store's own)")
-    p.add_argument("--rounding", choices=("stochastic", "nearest"), default=None,
+    p.add_argument("--rounding", choices=ROUNDINGS, default=None,
                    help=ROUNDING_HELP + " (a store's own)")
     p.add_argument("--substep-bits", type=substep_bits, default=None, metavar="K",
                    help=SUBSTEP_HELP + " (default 0; a store's own)")

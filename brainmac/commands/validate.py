@@ -14,15 +14,15 @@ import argparse
 import dataclasses
 
 from brainmac.commands.options import (
+    MODELS,
+    PROFILES,
+    ROUNDINGS,
     SUBSTEP_HELP,
     duration_ms,
     positive_float,
     positive_int,
     substep_bits,
 )
-
-MODELS = ("microcircuit", "brunel")
-PROFILES = ("seed", "wide", "float32", "float64")
 
 EPILOG = """\
 method: per population, the distributions of firing rate, CV of ISI and spike-count
@@ -70,7 +70,7 @@ def register(sub) -> None:
     p.add_argument("--precision", type=profile_list, default=["seed"], metavar="PROFILES",
                    help=f"brainmac's numeric profile(s), comma-separated, of: "
                    f"{', '.join(PROFILES)}; several share the NEST runs")
-    p.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic",
+    p.add_argument("--rounding", choices=ROUNDINGS, default="stochastic",
                    help="weight rounding of the fixed-point profiles: stochastic, keeping each "
                    "projection's mean and variance, or to the nearest step")
     p.add_argument("--substep-bits", type=substep_bits, default=0, metavar="K",
