@@ -65,6 +65,18 @@ def _propagators(p, h):
     return out + p11 + [tau_m / c_m * (1.0 - p22)]
 
 
+def assert_engine_equals(sim, oracle, o_gid, o_tick) -> None:
+    """The engine's spikes, state and saturation counts equal the oracle's exactly."""
+    gid, tick = sim.spike_arrays()
+    np.testing.assert_array_equal(tick, o_tick)
+    np.testing.assert_array_equal(gid, o_gid)
+    np.testing.assert_array_equal(sim.v, oracle.v)
+    np.testing.assert_array_equal(sim.i_ex, oracle.iex)
+    np.testing.assert_array_equal(sim.i_in, oracle.iin)
+    assert sim.saturation_counts() == dict(zip(("v", "i_ex", "i_in"), oracle.sat.tolist(),
+                                               strict=True))
+
+
 class Oracle:
     """Simulate ``net`` as brainmac's profile ``profile`` would, slowly."""
 
