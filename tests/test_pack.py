@@ -51,7 +51,7 @@ def random_synapses(rng, n, n_neurons, n_gains, max_delay, uniform_rows, value_d
 def test_pack_equals_a_stable_lexsort(n, n_neurons, uniform_rows, value_dtype):
     rng = np.random.default_rng(n + n_neurons)
     columns = random_synapses(rng, n, n_neurons, 7, 40, uniform_rows, value_dtype)
-    got = pack_partition(*columns, n_neurons, 7)
+    got = pack_partition(list(columns), n_neurons, 7)
     for name, want in reference_pack(*columns, n_neurons, 7).items():
         have = getattr(got, name)
         assert have.dtype == want.dtype, name
@@ -62,7 +62,7 @@ def test_pack_with_a_key_range_too_wide_for_counting(monkeypatch):
     monkeypatch.setattr(pack, "MAX_KEY_BUCKETS", 2)
     rng = np.random.default_rng(3)
     columns = random_synapses(rng, 3_000, 50, 5, 9, False, np.int8)
-    got = pack_partition(*columns, 50, 5)
+    got = pack_partition(list(columns), 50, 5)
     for name, want in reference_pack(*columns, 50, 5).items():
         np.testing.assert_array_equal(getattr(got, name), want, err_msg=name)
 

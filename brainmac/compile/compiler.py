@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 
 import numpy as np
 from numba import njit
@@ -202,11 +205,10 @@ def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, d
     blocks = [(plan, *r) for plan in plans if plan.post_start == first
               for r in _post_ranges(plan, p_start - first, p_stop - first)]
     n = sum(size for *_, size in blocks)
-    c_pre, c_post = np.empty(n, np.int32), np.empty(n, np.uint16)
-    c_value = np.empty(n, profile.weight_dtype)
-    c_delay, c_gain = np.empty(n, np.uint16), np.empty(n, np.uint16)
-    columns = (c_pre, c_post, c_value, c_delay, c_gain)
-    at = 0
+    columns = [np.empty(n, np.int32), np.empty(n, np.uint16), np.empty(n, profile.weight_dtype),
+               np.empty(n, np.uint16), np.empty(n, np.uint16)]
+    c_pre, c_post, c_value, c_delay, c_gain = columns
+    at, block = 0, None
     for plan, lo, hi, size in blocks:
         if _is_uniform(plan):
             _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at, lsb,
@@ -220,19 +222,96 @@ def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, d
                    c_pre, c_post, c_delay, c_gain)
         c_value[at:at + size] = block.value
         at += size
-    return pack_partition(c_pre, c_post, c_value, c_delay, c_gain, net.n_neurons, n_gains)
+    del c_pre, c_post, c_value, c_delay, c_gain, block  # pack_partition drops the columns
+    return pack_partition(columns, net.n_neurons, n_gains)
 
 
-def concatenate_partitions(parts: list[PartitionSynapses]) -> dict[str, np.ndarray]:
-    out = {
-        "syn_base": np.cumsum([0] + [p.s_index.size for p in parts[:-1]]).astype(np.int64),
-        "grp_base": np.cumsum([0] + [p.g_delay.size for p in parts[:-1]]).astype(np.int64),
-        "row_syn": np.stack([p.row_syn for p in parts]),
-        "row_grp": np.stack([p.row_grp for p in parts]),
-    }
-    for name in ("g_delay", "g_gain", "g_count", "s_index", "s_value"):
-        out[name] = np.concatenate([getattr(p, name) for p in parts])
-    return out
+#: Row-pointer arrays (P, N+1) and per-synapse arrays of a compiled network; every other
+#: synapse array has one entry per group.
+ROW_ARRAYS = ("row_syn", "row_grp")
+SYNAPSE_ARRAYS = ("s_index", "s_value")
+
+
+def _group_fields(part: PartitionSynapses) -> list[str]:
+    """The arrays of ``part`` with one entry per group (all but rows and synapses)."""
+    return [f.name for f in fields(part) if f.name not in ROW_ARRAYS + SYNAPSE_ARRAYS]
+
+
+def _built_in_order(build: Callable[[int], PartitionSynapses], first: int, stop: int,
+                    threads: int):
+    """Yield ``build(p)`` for p in [first, stop) in order, ``threads`` builds running while
+    the caller takes the last one: no more than ``threads + 1`` partitions are held at once
+    (``Executor.map`` runs ahead and keeps every finished one until it is taken)."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending = deque()
+        for p in range(first, stop):
+            pending.append(pool.submit(build, p))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def assemble_partitions(compiler: Compiler, owned: tuple[int, int], synapses: np.ndarray,
+                        threads: int = 1,
+                        progress: Callable[[int, int], None] | None = None
+                        ) -> dict[str, np.ndarray]:
+    """Build partitions ``owned`` = (first, stop) and copy each into the synapse arrays of
+    the global layout as it arrives, so that a built partition is held only until it is
+    copied (concatenating them all at the end would hold a second copy of the synapses).
+
+    ``synapses`` (P,) are the exact counts (:meth:`Compiler.synapse_counts`): the synapse
+    arrays are allocated once from them. Row pointers of partitions outside ``owned`` stay
+    zero (empty rows) and are never written, so they take no memory. Returns the synapse
+    arrays and their bases (ARRAY_DOCS)."""
+    first, stop = owned
+    n_parts, n_local = compiler.n_partitions, int(synapses[first:stop].sum())
+    arrays: dict[str, np.ndarray] = {}
+    groups, n_groups, at = [], np.zeros(n_parts, np.int64), 0
+    built = _built_in_order(compiler.build_partition, first, stop, max(1, threads))
+    for p, part in enumerate(built, start=first):
+        if not arrays:
+            arrays = {**{name: np.empty(n_local, getattr(part, name).dtype)
+                         for name in SYNAPSE_ARRAYS},
+                      **{name: np.zeros((n_parts, getattr(part, name).size),
+                                        getattr(part, name).dtype) for name in ROW_ARRAYS}}
+        n = part.s_index.size
+        if n != synapses[p]:
+            raise RuntimeError(f"partition {p} holds {n} synapses, {synapses[p]} were counted")
+        for name in SYNAPSE_ARRAYS:
+            arrays[name][at:at + n] = getattr(part, name)
+        for name in ROW_ARRAYS:
+            arrays[name][p] = getattr(part, name)
+        at += n
+        groups.append({name: getattr(part, name) for name in _group_fields(part)})
+        n_groups[p] = part.g_delay.size
+        del part
+        release_free_heap()  # the build's temporaries, freed in pieces the heap would keep
+        if progress is not None:
+            progress(p + 1 - first, stop - first)
+    for name in list(groups[0]):  # each group array is dropped once it is copied
+        arrays[name] = np.concatenate([g.pop(name) for g in groups])
+    inside = (np.arange(n_parts) >= first) & (np.arange(n_parts) < stop)
+    arrays["syn_base"] = _running_sum(np.where(inside, synapses, 0))
+    arrays["grp_base"] = _running_sum(n_groups)
+    return arrays
+
+
+def _running_sum(counts: np.ndarray) -> np.ndarray:
+    """Bases (P,) int64: the sum of the counts before each entry."""
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+
+def release_free_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). Building partitions frees several times its result in small pieces, which
+    the heap otherwise keeps: 200 MB of resident memory after the compile of PD14 at scale
+    0.1 (docs/distributed.md)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def _initial_potentials(net: Network, numerics, profile: Profile, seed: int) -> np.ndarray:
@@ -379,6 +458,19 @@ class Compiler:
     def n_partitions(self) -> int:
         return int(self.part_pop.size)
 
+    def synapse_counts(self) -> np.ndarray:
+        """Synapses ending on each partition, counted exactly from the connectivity plans
+        without generating a synapse; shape (P,), int64."""
+        offsets = self.net.offsets()
+        names = [pop.name for pop in self.net.populations]
+        counts = np.zeros(self.n_partitions, np.int64)
+        for p, pop_index in enumerate(self.part_pop):
+            first = offsets[names[pop_index]]
+            a, b = int(self.part_start[p]) - first, int(self.part_start[p + 1]) - first
+            counts[p] = sum(int(post_counts(plan, a, b).sum()) for plan in self.plans
+                            if plan.post_start == first)
+        return counts
+
     def build_partition(self, p: int) -> PartitionSynapses:
         """Generate, quantize and pack the synapses onto partition ``p`` (thread-safe)."""
         return _build_partition(self.net, self.plans, int(self.part_start[p]),
@@ -433,15 +525,9 @@ def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float 
         sub-steps of dt / 2**k (``brainmac.compile.substep``); 0 is the plain grid.
     """
     compiler = Compiler(net, profile, dt_ms, seed, partition_size, substep_bits)
-    n_parts = compiler.n_partitions
-    parts: list[PartitionSynapses] = []
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for done, part in enumerate(pool.map(compiler.build_partition, range(n_parts)),
-                                    start=1):
-            parts.append(part)
-            if progress is not None:
-                progress(done, n_parts)
-    arrays = concatenate_partitions(parts)
+    arrays = assemble_partitions(compiler, (0, compiler.n_partitions),
+                                 compiler.synapse_counts(), threads, progress)
+    release_free_heap()
     neuron_arrays, drive_report = compiler.neuron_arrays()
     arrays.update(neuron_arrays)
     return CompiledNetwork(compiler.profile, compiler.dt_ms, compiler.seed, arrays,

@@ -9,30 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainmac.compile.generate import post_counts
 from brainmac.errors import ConfigError
 
 BALANCE_MODES = ("synapses", "neurons")
-
-
-def synapse_counts(compiler) -> np.ndarray:
-    """Synapses ending on each partition of a :class:`~brainmac.compile.compiler.Compiler`,
-    counted exactly from the connectivity plans without generating a synapse.
-
-    Returns
-    -------
-    ndarray, shape (P,), int64
-    """
-    starts = compiler.part_start
-    offsets = compiler.net.offsets()
-    names = [pop.name for pop in compiler.net.populations]
-    counts = np.zeros(compiler.n_partitions, np.int64)
-    for p, pop_index in enumerate(compiler.part_pop):
-        first = offsets[names[pop_index]]
-        a, b = int(starts[p]) - first, int(starts[p + 1]) - first
-        counts[p] = sum(int(post_counts(plan, a, b).sum()) for plan in compiler.plans
-                        if plan.post_start == first)
-    return counts
 
 
 def balance_costs(part_start: np.ndarray, synapses: np.ndarray,
@@ -60,10 +39,10 @@ def balance_costs(part_start: np.ndarray, synapses: np.ndarray,
 
 def partition_costs(compiler, balance: str = "synapses") -> np.ndarray:
     """Work per partition of a :class:`~brainmac.compile.compiler.Compiler`, before building
-    (:func:`balance_costs` of its exact :func:`synapse_counts`); shape (P,), int64."""
+    (:func:`balance_costs` of its exact ``synapse_counts()``); shape (P,), int64."""
     if balance not in BALANCE_MODES:
         raise ConfigError(f"balance must be one of {BALANCE_MODES}, got {balance!r}")
-    synapses = synapse_counts(compiler) if balance == "synapses" else 0
+    synapses = compiler.synapse_counts() if balance == "synapses" else 0
     return balance_costs(compiler.part_start, synapses, balance)
 
 

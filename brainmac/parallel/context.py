@@ -125,9 +125,11 @@ def is_root_process() -> bool:
 
 
 def _report(context: MPIContext, err: BaseException) -> None:
-    if not isinstance(err, ConfigError | OSError):
-        traceback.print_exception(err, file=sys.stderr)
-    sys.stderr.write(f"brainmac: error on MPI rank {context.rank} of {context.size}: "
+    """The error (with its traceback unless it is the user's) in one write: the launcher
+    may drop whatever a rank writes after its first chunk once ``MPI_Abort`` is called."""
+    text = "" if isinstance(err, ConfigError | OSError) else "".join(
+        traceback.format_exception(err))
+    sys.stderr.write(f"{text}brainmac: error on MPI rank {context.rank} of {context.size}: "
                      f"{type(err).__name__}: {err}; aborting all ranks\n")
     sys.stderr.flush()
 

@@ -25,11 +25,16 @@ import numpy as np
 
 from brainmac import runner
 from brainmac.compile.compiled import CompiledNetwork
-from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE, Compiler, partition_bounds
+from brainmac.compile.compiler import (
+    DEFAULT_PARTITION_SIZE,
+    Compiler,
+    partition_bounds,
+    release_free_heap,
+)
 from brainmac.engine import Simulator
 from brainmac.errors import ConfigError
 from brainmac.io import SpikeWriter
-from brainmac.parallel.assign import assign_partitions, balance_costs, synapse_counts
+from brainmac.parallel.assign import assign_partitions, balance_costs
 from brainmac.parallel.context import (
     MPIContext,
     abort_on_error,
@@ -37,7 +42,7 @@ from brainmac.parallel.context import (
     injected_failure,
 )
 from brainmac.parallel.exchange import DEFAULT_METHOD, make_exchange
-from brainmac.parallel.partial import as_rank_network, compile_owned, release_free_heap
+from brainmac.parallel.partial import as_rank_network, compile_owned
 from brainmac.parallel.record import SpikeGatherer, population_writer
 from brainmac.parallel.state import gather_state, restore_share
 from brainmac.parallel.stats import job_statistics
@@ -112,7 +117,7 @@ def _model_source(cfg: runner.JobConfig, context: MPIContext, threads: int, resu
         size = partition_size_for(net, cfg, context.size * threads)
     cfg = replace(cfg, partition_size=size)
     compiler = Compiler(net, cfg.numerics(), cfg.dt_ms, cfg.seed, size)
-    return cfg, compiler, synapse_counts(compiler)
+    return cfg, compiler, compiler.synapse_counts()
 
 
 def _identity(cfg: runner.JobConfig, part_start: np.ndarray, synapses: np.ndarray) -> dict:

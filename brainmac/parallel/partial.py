@@ -10,20 +10,15 @@ running a store holds the same layout (:func:`brainmac.store.reader.open_partiti
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from brainmac.compile.compiled import CompiledNetwork
-from brainmac.compile.compiler import Compiler
-from brainmac.compile.pack import PartitionSynapses
+from brainmac.compile.compiler import ROW_ARRAYS, Compiler, assemble_partitions
 
 PER_SYNAPSE_ARRAYS = ("s_index", "s_value", "g_delay", "g_gain", "g_count")
-SYNAPSE_ARRAYS = ("s_index", "s_value")
-ROW_ARRAYS = ("row_syn", "row_grp")
 
 
 @dataclass
@@ -59,64 +54,6 @@ class RankNetwork(CompiledNetwork):
         first, stop = self.owned
         rows = sum(self.arrays[n][first:stop].nbytes for n in ROW_ARRAYS)
         return int(rows + sum(self.arrays[n].nbytes for n in PER_SYNAPSE_ARRAYS))
-
-
-def _group_fields(part: PartitionSynapses) -> list[str]:
-    """The arrays of ``part`` with one entry per group (all but rows and synapses)."""
-    return [f.name for f in fields(part) if f.name not in ROW_ARRAYS + SYNAPSE_ARRAYS]
-
-
-def _place(arrays: dict, part: PartitionSynapses, p: int, at: int) -> None:
-    """Copy partition ``p``'s rows and synapses into ``arrays`` (synapses from ``at``)."""
-    n = part.s_index.size
-    arrays["s_index"][at:at + n] = part.s_index
-    arrays["s_value"][at:at + n] = part.s_value
-    arrays["row_syn"][p] = part.row_syn
-    arrays["row_grp"][p] = part.row_grp
-
-
-def _assemble_owned(compiler: Compiler, owned: tuple[int, int], synapses: np.ndarray,
-                    threads: int, progress: Callable[[int, int], None] | None
-                    ) -> dict[str, np.ndarray]:
-    """Build partitions ``owned`` and copy each into arrays of the global layout as it
-    arrives, so that a built partition is held only until it is copied (no second copy of
-    the rank's synapses, as concatenating all of them at the end would need). The synapse
-    arrays are allocated from the exact counts ``synapses`` (P,); row pointers of the other
-    partitions stay zero (empty partitions) and are never written, so they take no memory."""
-    first, stop = owned
-    n_parts, n_local = compiler.n_partitions, int(synapses[first:stop].sum())
-    arrays: dict[str, np.ndarray] = {}
-    groups, n_groups, at = [], np.zeros(n_parts, np.int64), 0
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        built = pool.map(compiler.build_partition, range(first, stop))
-        for p, part in enumerate(built, start=first):
-            if not arrays:
-                arrays = {"s_index": np.empty(n_local, part.s_index.dtype),
-                          "s_value": np.empty(n_local, part.s_value.dtype),
-                          **{name: np.zeros((n_parts, getattr(part, name).size),
-                                            getattr(part, name).dtype) for name in ROW_ARRAYS}}
-            if part.s_index.size != synapses[p]:
-                raise RuntimeError(f"partition {p} holds {part.s_index.size} synapses, "
-                                   f"{synapses[p]} were counted")
-            _place(arrays, part, p, at)
-            at += part.s_index.size
-            groups.append({name: getattr(part, name) for name in _group_fields(part)})
-            n_groups[p] = part.g_delay.size
-            del part
-            if progress is not None:
-                progress(p + 1 - first, stop - first)
-    for name in groups[0]:
-        arrays[name] = np.concatenate([g[name] for g in groups])
-    owned_synapses = np.where((np.arange(n_parts) >= first) & (np.arange(n_parts) < stop),
-                              synapses, 0)
-    arrays["syn_base"] = _running_sum(owned_synapses)
-    arrays["grp_base"] = _running_sum(n_groups)
-    return arrays
-
-
-def _running_sum(counts: np.ndarray) -> np.ndarray:
-    """Bases (P,) int64: the sum of the counts before each entry."""
-    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
 
 def _reduce_tally(comm, tally) -> None:
@@ -167,28 +104,16 @@ def compile_owned(compiler: Compiler, owned: tuple[int, int], context, synapses:
         This rank's partitions, ``first <= p < stop``.
     context : MPIContext
     synapses : ndarray, shape (P,)
-        Synapses of every partition (:func:`~brainmac.parallel.assign.synapse_counts`).
+        Synapses of every partition (:meth:`Compiler.synapse_counts`).
     threads : int
         Partitions built at once.
     progress : callable(done, total), optional
         Called after each of this rank's partitions.
     """
-    arrays = _assemble_owned(compiler, owned, synapses, threads, progress)
+    arrays = assemble_partitions(compiler, owned, synapses, threads, progress)
     neuron_arrays, drive_report = compiler.neuron_arrays()
     arrays.update(neuron_arrays)
     _reduce_tally(context.comm, compiler.tally)
     local = CompiledNetwork(compiler.profile, compiler.dt_ms, compiler.seed, arrays,
                             compiler.manifest(drive_report))
     return as_rank_network(local, owned, context.comm, int(np.sum(synapses)))
-
-
-def release_free_heap() -> None:
-    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; nothing
-    elsewhere). Building partitions frees several times its result in small pieces, which
-    the heap otherwise keeps: 200 MB of resident memory after the compile of PD14 at scale
-    0.1 (docs/distributed.md)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
