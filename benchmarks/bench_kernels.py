@@ -27,13 +27,15 @@ Every figure measures the plain grid (sub-step bits k = 0); a compiled network o
 with ``substep_bits > 0`` is refused.
 
 A baseline revision is materialized from git into ``~/.cache/brainmac-bench/<rev>`` (its
-backend and engine, imports rewritten) and imported beside the current code. Three kernel
+backend and engine, imports rewritten) and imported beside the current code. Three update
 call conventions are told apart and each driven with its own arguments: the direct ring
 scatter (a1a7c4a), the per-slot event queues (a97dc03 up to the sub-step change), and the
 queues with sub-step spike times (``sub``/``subs`` arguments of ``update_partition``,
-``spike_sub``/``sub_bits``/``table`` of ``deliver_partition``, ``sub_bits`` of
-``gather_chunk``; run at k = 0). ``simulate`` and ``chunk`` use each version's own
-``Simulator``; ``breakdown`` runs the current code only.
+``sub_bits`` of ``gather_chunk``; run at k = 0). ``deliver``, ``chunk`` and ``simulate``
+run one network compiled by the current code through every version (each version's own
+``Simulator``), so they compare only versions that read the compact synapse layout
+(``brainmac.compile.codes``); an older baseline is left out of them with a note.
+``breakdown`` runs the current code only.
 """
 
 from __future__ import annotations
@@ -83,6 +85,15 @@ class Version:
                                                          driver, simulator)
         self.queues = hasattr(synapse_kernels, "drain_slot")  # else: direct ring scatter
         self.substep = hasattr(synapse_kernels, "drain_slot_sub")  # sub-step signatures
+        self.compact = hasattr(synapse_kernels, "target_at")  # reads the compact layout
+
+
+def compact_versions(versions: list[Version], figure: str) -> list[Version]:
+    """The versions that can run a network compiled by the current code."""
+    for ver in versions:
+        if not ver.compact:
+            print(f"{figure}: {ver.name} predates the compact synapse layout; left out")
+    return [ver for ver in versions if ver.compact]
 
 
 def _materialize(rev: str) -> str:
@@ -207,8 +218,7 @@ def bench_update(versions, repeats: int, steps: int = 10) -> list[dict]:
     return rows
 
 
-SYN_NAMES = ("syn_base", "grp_base", "row_syn", "row_grp", "g_delay", "g_gain", "g_count",
-             "s_index", "s_value")
+SYN_NAMES = ("syn_base", "grp_base", "row_syn", "row_grp", "g_code", "s_index", "s_value")
 
 
 # -- delivery ----------------------------------------------------------------------------
@@ -225,72 +235,30 @@ def spike_trains(compiled, steps: int, rates_hz, seed: int = 5):
     return np.concatenate(ids).astype(np.int64), offsets
 
 
-def _deliver_loop(sk, queues: bool, substep: bool = False):
-    if substep:
-        deliver, drain = sk.deliver_partition, sk.drain_slot
-
-        @njit
-        def replay_sub(t0, steps, offsets, gids, store, ring, syn, part_start):
-            queues_, acc, table = store
-            n_total = part_start[-1]
-            n_slots = ring.size // (2 * n_total)
-            slot = np.empty(gids.size, np.int64)
-            sub = np.zeros(gids.size, np.int64)  # k = 0: every offset is 0
-            events = 0
-            for t in range(t0, t0 + steps):
-                m0, m1 = offsets[t], offsets[t + 1]
-                slot[m0:m1] = t % n_slots
-                for p in range(part_start.size - 1):
-                    n0, n1 = part_start[p], part_start[p + 1]
-                    acc_p = acc[2 * n0: 2 * n1]
-                    drain(p, t % n_slots, queues_, ring, n_total, n0, n1 - n0, acc_p)
-                    acc_p[:] = 0  # the update reads and clears its input
-                    events += deliver(p, gids[m0:m1], slot[m0:m1], sub[m0:m1], m1 - m0,
-                                      queues_, ring, n_total, n_slots, part_start, *syn,
-                                      np.int64(0), table)
-            return events
-        return replay_sub
-
-    if queues:
-        deliver, drain = sk.deliver_partition, sk.drain_slot
-
-        @njit
-        def replay(t0, steps, offsets, gids, store, ring, syn, part_start):
-            queues_, acc = store
-            n_total = part_start[-1]
-            n_slots = ring.size // (2 * n_total)
-            slot = np.empty(gids.size, np.int64)
-            events = 0
-            for t in range(t0, t0 + steps):
-                m0, m1 = offsets[t], offsets[t + 1]
-                slot[m0:m1] = t % n_slots
-                for p in range(part_start.size - 1):
-                    n0, n1 = part_start[p], part_start[p + 1]
-                    acc_p = acc[2 * n0: 2 * n1]
-                    drain(p, t % n_slots, queues_, ring, n_total, n0, n1 - n0, acc_p)
-                    acc_p[:] = 0  # the update reads and clears its input
-                    events += deliver(p, gids[m0:m1], slot[m0:m1], m1 - m0, queues_, ring,
-                                      n_total, n_slots, part_start, *syn)
-            return events
-        return replay
-    deliver = sk.deliver_partition
+def _deliver_loop(sk):
+    deliver, drain = sk.deliver_partition, sk.drain_slot
 
     @njit
-    def replay_ring(t0, steps, offsets, gids, store, ring, syn, part_start):
+    def replay(t0, steps, offsets, gids, store, ring, syn, part_start):
+        queues_, acc, table = store
         n_total = part_start[-1]
         n_slots = ring.size // (2 * n_total)
-        step = np.empty(gids.size, np.int64)
+        slot = np.empty(gids.size, np.int64)
+        sub = np.zeros(gids.size, np.int64)  # k = 0: every offset is 0
         events = 0
         for t in range(t0, t0 + steps):
             m0, m1 = offsets[t], offsets[t + 1]
-            step[m0:m1] = t
-            base = (t % n_slots) * 2 * n_total
-            ring[base: base + 2 * n_total] = 0  # the update reads and clears its slot
+            slot[m0:m1] = t % n_slots
             for p in range(part_start.size - 1):
-                events += deliver(p, gids[m0:m1], step[m0:m1], m1 - m0, ring, n_total,
-                                  n_slots, part_start, *syn)
+                n0, n1 = part_start[p], part_start[p + 1]
+                acc_p = acc[2 * n0: 2 * n1]
+                drain(p, t % n_slots, queues_, ring, n_total, n0, n1 - n0, acc_p)
+                acc_p[:] = 0  # the update reads and clears its input
+                events += deliver(p, gids[m0:m1], slot[m0:m1], sub[m0:m1], m1 - m0,
+                                  queues_, ring, n_total, n_slots, part_start, *syn,
+                                  np.int64(0), table)
         return events
-    return replay_ring
+    return replay
 
 
 def bench_deliver(versions, repeats: int, compiled, steps: int = 10) -> list[dict]:
@@ -300,18 +268,14 @@ def bench_deliver(versions, repeats: int, compiled, steps: int = 10) -> list[dic
     gids, offsets = spike_trains(compiled, steps * (repeats + 2), MC_RATES_HZ)
     syn = tuple(a[k] for k in SYN_NAMES) + (a["gain_value"], a["gain_receptor"])
     fns = {}
-    for ver in versions:
+    for ver in compact_versions(versions, "deliver"):
         ring = np.zeros(n_slots * 2 * n, compiled.profile.ring_dtype)
-        store = None
-        if ver.queues:
-            pages = ver.driver.queue_pages(a["syn_base"], compiled.n_synapses,
-                                           ver.driver.mean_delay(a["g_delay"], a["g_count"]),
-                                           compiled.dt_ms)
-            store = (ver.driver.empty_queues(pages, n_slots, ring.dtype),
-                     np.zeros(2 * n, ring.dtype))
-            if ver.substep:  # k = 0 input tables (read only when the pool is flushed)
-                store += (np.zeros((compiled.n_partitions, 4, 1), ring.dtype),)
-        replay = _deliver_loop(ver.sk, ver.queues, ver.substep)
+        pages = ver.driver.queue_pages(compiled.row_syn[:, -1], compiled.delay_stats()[2],
+                                       compiled.dt_ms)
+        store = (ver.driver.empty_queues(pages, n_slots, ring.dtype),
+                 np.zeros(2 * n, ring.dtype),
+                 np.zeros((compiled.n_partitions, 4, 1), ring.dtype))  # k = 0 input tables
+        replay = _deliver_loop(ver.sk)
         replay(0, steps, offsets, gids, store, ring, syn, a["part_start"])  # warm-up
         fns[ver.name] = (lambda r, replay=replay, store=store, ring=ring:
                          replay((r + 1) * steps, steps, offsets, gids, store, ring, syn,
@@ -337,7 +301,7 @@ def tiny_network():
 def bench_simulate(versions, repeats: int, compiled, threads: int, piece_ms: float,
                    figure: str, unit_per_chunk: bool = False) -> list[dict]:
     sims = {v.name: v.simulator.Simulator(compiled, threads=threads, record=None)
-            for v in versions}
+            for v in compact_versions(versions, figure)}
     for sim in sims.values():
         sim.compile_kernels()
         sim.run(piece_ms)
@@ -383,8 +347,8 @@ def bench_breakdown(compiled, repeats: int, piece_ms: float) -> list[dict]:
     samples = np.zeros((3, 0, 0), compiled.profile.state_dtype)
 
     def alone(r):
-        schedule = driver.schedule(sim.owned, compiled.part_start, compiled.syn_base,
-                                   compiled.n_synapses, sim.events, sim.stats.steps, 1)
+        schedule = driver.schedule(sim.owned, compiled.part_start, compiled.row_syn[:, -1],
+                                   sim.events, sim.stats.steps, 1)
         state = (sim.v, sim.i_ex, sim.i_in, sim.refr, sim.ring)
         update_only(np.int64(sim.step), np.int64(steps), np.int64(sim._cap), schedule, state,
                     sim._acc, sim._queues, sim._net_tuple, sim._buffers, samples)

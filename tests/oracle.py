@@ -192,7 +192,7 @@ class Oracle:
         cat = [np.concatenate(x) if x else np.zeros(0, np.int64)
                for x in (pre, post, val, delay, rec)]
         gidx = np.concatenate([b.gain_index for b in blocks]) if blocks else np.zeros(0)
-        order = np.lexsort((gidx, cat[3], cat[0]))  # by pre, then delay, then gain; stable
+        order = np.lexsort((cat[3], gidx, cat[0]))  # by pre, then gain, then delay; stable
         self.s_pre, self.s_post, self.s_val, self.s_delay, self.s_rec = (x[order] for x in cat)
         self.row = np.searchsorted(self.s_pre, np.arange(self.net.n_neurons + 1))
         late = (int(self.s_delay.max()) + self.n_sub - 1) >> self.k if self.s_delay.size else 1

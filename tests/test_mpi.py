@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from conftest import small_delta_network
 from test_determinism import ThreadAllgather
+from test_store import damage_codes, last_slot, set_target
 
 from brainmac.cli import main
 from brainmac.compile import compile_network
@@ -331,10 +332,12 @@ def test_partial_opens_of_a_store_give_the_one_process_spikes(brunel_store, edge
     single = Simulator(full, threads=1)
     single.run(60.0)
     owners = _owners(brunel_store, edges, full)
-    bases = [*full.syn_base, full.n_synapses]
+    slots = [*full.syn_base, full.s_value.size]  # s_index holds 3/2 bytes per slot
     for net in owners:
         a, b = net.owned
-        np.testing.assert_array_equal(net.s_index, full.s_index[bases[a]:bases[b]])
+        np.testing.assert_array_equal(net.s_value, full.s_value[slots[a]:slots[b]])
+        np.testing.assert_array_equal(net.s_index,
+                                      full.s_index[3 * slots[a] // 2:3 * slots[b] // 2])
         assert not net.row_syn[:a].any() and not net.row_syn[b:].any()
     hub = ThreadAllgather(len(owners))
     sims = [Simulator(net, threads=1, owned=net.owned, exchange=hub.exchange_for(r))
@@ -355,14 +358,32 @@ def test_partial_opens_of_a_store_give_the_one_process_spikes(brunel_store, edge
 
 def _poke(path: Path, name: str, index, value) -> None:
     array = np.load(path / f"{name}.npy", mmap_mode="r+")
+    assert not np.array_equal(array[index], value), "the poke changes nothing"
     array[index] = value
     array.flush()
 
 
+def _damage(path: Path, name: str, index, value) -> None:
+    """Set ``name[index] = value``; for s_index the 12-bit target of slot ``index`` (-1: the
+    last synapse of partition 2), for g_code damage ``value`` (test_store.damage_codes) to
+    the first row of partition ``index``."""
+    if name == "s_index":
+        set_target(path, last_slot(path, 2) if index == -1 else index, value)
+    elif name == "g_code":
+        damage_codes(path, value, index)
+    else:
+        _poke(path, name, index, value)
+
+
 @pytest.mark.parametrize("name,index,value,found_by,message", [
-    ("s_index", -1, 65535, [(2, 3)], r"s_index\.npy: entry \d+ is 65535, outside partition 2"),
-    ("s_index", 5, 150, [(0, 1), (0, 2)], r"s_index\.npy: entry 5 is 150, outside partition 0"),
-    ("g_count", 3, 7, [(0, 1)], r"g_count\.npy: the group counts of partition 0"),
+    ("s_index", -1, 4095, [(2, 3)],
+     r"s_index\.npy: synapse slot \d+ targets neuron 4095, outside partition 2"),
+    ("s_index", 5, 150, [(0, 1), (0, 2)],
+     r"s_index\.npy: synapse slot 5 targets neuron 150, outside partition 0"),
+    ("g_code", 0, "count", [(0, 1)],
+     r"g_code\.npy: the codes of row \d+ of partition 0 count other synapses"),
+    ("g_code", 2, "gain index past gain_value", [(2, 3), (1, 3)],
+     r"g_code\.npy: the codes of row \d+ of partition 2 .* names a gain index outside"),
     ("row_syn", (1, 40), 4_000_000_000, [(1, 2), (1, 3)], r"row_syn\.npy: row 1 must start"),
     ("syn_base", 1, 0, [(0, 1), (2, 3)], r"syn_base\.npy: must be the running sum"),
     ("row_grp", (2, -1), 60_000, [(0, 1), (2, 3)], r"grp_base\.npy: must be the running sum"),
@@ -373,11 +394,11 @@ def test_partial_open_checks_what_it_maps(brunel_store, tmp_path, name, index, v
     """A damaged synapse array is found by the rank whose partitions it lies in (the others
     never map it); damaged bases, row totals or global arrays by every rank."""
     copy = Path(shutil.copytree(brunel_store, tmp_path / "copy.store"))
-    _poke(copy, name, index, value)
+    _damage(copy, name, index, value)
     for owned in found_by:
         with pytest.raises(StoreError, match=message):
             open_partitions(copy, owned)
-    if name == "s_index" and index == -1:
+    if name in ("s_index", "g_code") and found_by[0][0] == 2:
         open_partitions(copy, (0, 2))  # partitions 0-1 do not hold the damaged entry
 
 
@@ -405,12 +426,12 @@ def test_a_store_damaged_in_one_ranks_share_is_one_clear_error(brunel_store, tmp
     """Only rank 1 maps partition 2, so only rank 1 finds the damage: the job still ends
     with one line naming that rank and the file, and exit status 2 (no hang)."""
     copy = Path(shutil.copytree(brunel_store, tmp_path / "copy.store"))
-    _poke(copy, "s_index", -1, 65535)
+    _damage(copy, "s_index", -1, 4095)
     done = brainmac_mpi(2, [str(copy), *BRUNEL[3:], "--threads", "1",
                             "--out", str(tmp_path / "o")], timeout=120)
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.count("on MPI rank 1 of 2: StoreError") == 1, done.stderr
-    assert "s_index.npy: entry" in done.stderr
+    assert "s_index.npy: synapse slot" in done.stderr
 
 
 # -- checkpoints over MPI ------------------------------------------------------------------

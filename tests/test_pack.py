@@ -8,21 +8,48 @@ from brainmac.compile.pack import pack_partition
 from brainmac.errors import CapacityError
 
 
+def reference_codes(delays, gains):
+    """The group codes of one row (already sorted by (gain, delay)), from the layout's
+    definition in brainmac.compile.codes, written out plainly."""
+    out, s, gain, delay = [], 0, None, 0
+    while s < len(delays):
+        if gains[s] != gain:
+            gain, delay = int(gains[s]), 0
+            out += [0, gain & 0xFF, gain >> 8]
+        step = int(delays[s]) - delay
+        while step > 15:
+            h = max(h for h in range(1, 16) if 2 ** (h + 3) <= step)
+            out.append(h << 4)
+            step -= 2 ** (h + 3)
+        delay = int(delays[s])
+        e = s
+        while e < len(delays) and e - s < 15 and gains[e] == gain and delays[e] == delay:
+            e += 1
+        out.append((e - s) | step << 4)
+        s = e
+    return out
+
+
 def reference_pack(pre, post, value, delay, gain, n_neurons, n_gains):
-    """Stable sort by (pre, delay * n_gains + gain), groups = runs of one key in a row."""
-    key = delay.astype(np.int64) * n_gains + gain
-    order = np.lexsort((np.arange(pre.size), key, pre))
-    pre_s, key_s = pre[order], key[order]
-    new = np.ones(pre.size, bool)
-    new[1:] = (pre_s[1:] != pre_s[:-1]) | (key_s[1:] != key_s[:-1])
-    firsts = np.flatnonzero(new)
+    """Stable sort by (pre, gain, delay); codes per row; targets as 12-bit fields."""
+    order = np.lexsort((np.arange(pre.size), delay, gain, pre))
+    pre_s, delay_s, gain_s = pre[order], delay[order], gain[order]
     rows = np.arange(n_neurons + 1)
-    return {"row_syn": np.searchsorted(pre_s, rows).astype(np.uint32),
-            "row_grp": np.searchsorted(pre_s[firsts], rows).astype(np.uint32),
-            "g_delay": (key_s[firsts] // n_gains).astype(np.uint16),
-            "g_gain": (key_s[firsts] % n_gains).astype(np.uint16),
-            "g_count": np.diff(np.append(firsts, pre.size)).astype(np.uint32),
-            "s_index": post[order].astype(np.uint16), "s_value": value[order]}
+    row_syn = np.searchsorted(pre_s, rows)
+    codes, row_grp = [], [0]
+    for i in range(n_neurons):
+        a, b = row_syn[i], row_syn[i + 1]
+        codes += reference_codes(delay_s[a:b], gain_s[a:b])
+        row_grp.append(len(codes))
+    slots = pre.size + pre.size % 2
+    bits = "".join(format(int(t), "012b")[::-1] for t in post[order]) + "0" * 12 * (slots
+                                                                                  - pre.size)
+    s_index = np.array([int(bits[i:i + 8][::-1], 2) for i in range(0, len(bits), 8)],
+                       np.uint8)
+    s_value = np.zeros(slots, value.dtype)
+    s_value[:pre.size] = value[order]
+    return {"row_syn": row_syn.astype(np.uint32), "row_grp": np.array(row_grp, np.uint32),
+            "g_code": np.array(codes, np.uint8), "s_index": s_index, "s_value": s_value}
 
 
 def random_synapses(rng, n, n_neurons, n_gains, max_delay, uniform_rows, value_dtype):
@@ -34,25 +61,32 @@ def random_synapses(rng, n, n_neurons, n_gains, max_delay, uniform_rows, value_d
         delay = rng.integers(1, max_delay + 1, n).astype(np.uint16)
         gain = rng.integers(0, n_gains, n).astype(np.uint16)
     post = rng.integers(0, 4096, n).astype(np.uint16)
+    if uniform_rows and n:
+        delay[0] = max_delay
     value = (rng.integers(-127, 128, n) if np.dtype(value_dtype).kind == "i"
              else rng.normal(0.0, 1.0, n)).astype(value_dtype)
     return pre, post, value, delay, gain
 
 
-@pytest.mark.parametrize("n, n_neurons, uniform_rows, value_dtype", [
-    (0, 10, False, np.int8),
-    (1, 1, True, np.int8),
-    (5_000, 300, False, np.int8),
-    (5_000, 300, True, np.float64),
-    (200_000, 5_000, False, np.int16),  # two-pass row sort (cache-sized buckets)
-    (200_000, 5_000, True, np.int8),
-    (100_000, 70, False, np.float32),  # long rows
+@pytest.mark.parametrize("n, n_neurons, uniform_rows, value_dtype, n_gains, max_delay", [
+    (0, 10, False, np.int8, 7, 40),
+    (1, 1, True, np.int8, 7, 40),
+    (5_000, 300, False, np.int8, 7, 40),
+    (5_001, 300, True, np.float64, 7, 40),  # odd: one padding slot
+    (20_000, 500, False, np.int16, 7, 40),  # two-pass row sort (cache-sized buckets)
+    (20_001, 500, True, np.int8, 7, 40),
+    (10_000, 70, False, np.float32, 7, 40),  # long rows: groups of 15 and more
+    (3_000, 40, False, np.int8, 300, 3_000),  # two-byte gains, long delay steps
+    (3_000, 40, True, np.int8, 300, 65_535),  # the longest delay: a chain of long steps
 ])
-def test_pack_equals_a_stable_lexsort(n, n_neurons, uniform_rows, value_dtype):
+def test_pack_equals_the_layouts_definition(n, n_neurons, uniform_rows, value_dtype, n_gains,
+                                            max_delay):
     rng = np.random.default_rng(n + n_neurons)
-    columns = random_synapses(rng, n, n_neurons, 7, 40, uniform_rows, value_dtype)
-    got = pack_partition(list(columns), n_neurons, 7)
-    for name, want in reference_pack(*columns, n_neurons, 7).items():
+    columns = random_synapses(rng, n, n_neurons, n_gains, max_delay, uniform_rows,
+                              value_dtype)
+    got = pack_partition(list(columns), n_neurons, n_gains)
+    assert got.n_synapses == n
+    for name, want in reference_pack(*columns, n_neurons, n_gains).items():
         have = getattr(got, name)
         assert have.dtype == want.dtype, name
         np.testing.assert_array_equal(have, want, err_msg=name)
@@ -65,6 +99,35 @@ def test_pack_with_a_key_range_too_wide_for_counting(monkeypatch):
     got = pack_partition(list(columns), 50, 5)
     for name, want in reference_pack(*columns, 50, 5).items():
         np.testing.assert_array_equal(getattr(got, name), want, err_msg=name)
+
+
+def test_decoding_gives_back_the_sorted_synapses():
+    """codes.decode_partition (what tools and tests read) inverts the packing."""
+    from brainmac.compile.codes import decode_partition, delay_stats
+
+    rng = np.random.default_rng(11)
+    pre, post, value, delay, gain = random_synapses(rng, 4_001, 60, 300, 2_000, False,
+                                                    np.int8)
+    got = pack_partition([pre, post, value, delay, gain], 60, 300)
+    d_pre, d_target, d_value, d_delay, d_gain = decode_partition(
+        got.g_code, 0, got.row_grp, got.row_syn, 0, got.s_index, got.s_value)
+    order = np.lexsort((np.arange(pre.size), delay, gain, pre))
+    for have, want in ((d_pre, pre), (d_target, post), (d_value, value), (d_delay, delay),
+                       (d_gain, gain)):
+        np.testing.assert_array_equal(have, want[order])
+    lo, hi, total, count = delay_stats(got.g_code)
+    assert (lo, hi, count) == (delay.min(), delay.max(), pre.size)
+    assert total == pytest.approx(delay.sum(dtype=np.float64))
+
+
+def test_a_partition_above_4096_neurons_is_refused():
+    from conftest import small_delta_network
+
+    from brainmac.compile import compile_network
+    from brainmac.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="partition_size must be in"):
+        compile_network(small_delta_network(), partition_size=4097)
 
 
 def test_a_delay_beyond_the_group_field_is_refused():

@@ -20,14 +20,18 @@ from hypothesis import strategies as st
 from brainmac import models
 from brainmac.cli import main
 from brainmac.compile import compile_network
+from brainmac.compile.codes import decode_partition, target_at
 from brainmac.compile.compiled import ARRAY_DOCS
 from brainmac.compile.compiler import Compiler
 from brainmac.engine import Simulator
 from brainmac.errors import StoreError
-from brainmac.store import layout, open_store, read_manifest, write_store
+from brainmac.store import FORMAT_VERSION, layout, open_store, read_manifest, write_store
 from brainmac.store.npyio import HEADER_BYTES
+from brainmac.store.reader import open_partitions
 
-PART = 100  # neurons per partition: brunel order 50 (250 neurons) makes 3 partitions
+#: Neurons per partition: brunel order 50 (250 neurons, 25 synapses each) makes partitions
+#: of 67, 66, 67 (E) and 50 (I) neurons, 0 and 2 with an odd synapse count (padded).
+PART = 99
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -68,6 +72,55 @@ def test_store_equals_in_memory_compile(store):
         np.testing.assert_array_equal(disk.arrays[name], values, err_msg=name)
     assert not disk.arrays["s_index"].flags.writeable  # memory-mapped, read-only
     assert disk.manifest["quantization"] == mem.manifest["quantization"]
+
+
+def test_partitions_are_padded_to_even_slots(store):
+    """Each partition's slots are its synapses rounded up to even; the padding slot holds
+    weight 0 and target 0; the manifest counts the real synapses."""
+    net, manifest = open_store(store), read_manifest(store)
+    counts = np.asarray(net.row_syn[:, -1], np.int64)
+    assert (counts % 2 == 1).any(), "no partition is padded: choose another PART"
+    slots = counts + counts % 2
+    np.testing.assert_array_equal(net.syn_base, np.concatenate([[0], np.cumsum(slots)[:-1]]))
+    assert net.s_value.size == slots.sum() and net.s_index.size == 3 * slots.sum() // 2
+    for base, n in zip(net.syn_base, counts, strict=True):
+        if n % 2:
+            assert net.s_value[base + n] == 0 and target_at(net.s_index, base + n) == 0
+    assert manifest["synapses"] == counts.sum() == 6250
+    assert manifest["code_bytes"] == net.g_code.size
+
+
+def test_every_store_is_format_3(tmp_path):
+    """The plain grid and sub-steps alike: format 3 is the compact layout."""
+    for bits in (0, 2):
+        path = write_store(small_exp_network(), tmp_path / f"k{bits}", substep_bits=bits)
+        assert read_manifest(path)["format_version"] == FORMAT_VERSION == 3
+
+
+def _partition(net, p):
+    """Partition p of ``net`` decoded into columns (pre, target, value, delay, gain)."""
+    return decode_partition(net.g_code, net.grp_base[p], np.asarray(net.row_grp[p]),
+                            np.asarray(net.row_syn[p]), net.syn_base[p], net.s_index,
+                            net.s_value)
+
+
+@pytest.mark.parametrize("owned", [(0, 1), (1, 3), (2, 4), (0, 4)])
+def test_partial_open_maps_its_partitions_only(store, owned):
+    """open_partitions maps the slots, target bytes and codes of its partitions, padding
+    included, and they decode to the whole store's synapses of those partitions."""
+    full, part = open_store(store), open_partitions(store, owned)
+    first, stop = owned
+    slots = [*full.syn_base, full.s_value.size]
+    codes = [*full.grp_base, full.g_code.size]
+    np.testing.assert_array_equal(part.s_value, full.s_value[slots[first]:slots[stop]])
+    np.testing.assert_array_equal(part.s_index,
+                                  full.s_index[3 * slots[first] // 2:3 * slots[stop] // 2])
+    np.testing.assert_array_equal(part.g_code, full.g_code[codes[first]:codes[stop]])
+    for p in range(full.n_partitions):
+        got = _partition(part, p)
+        want = _partition(full, p) if first <= p < stop else [c[:0] for c in got]
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("profile", ["seed", "float32"])
@@ -168,9 +221,55 @@ def edit_manifest(path, change):
 def poke(path, name, index, value):
     """Set one element of an array file in place (the header stays valid)."""
     data = np.load(path / f"{name}.npy", mmap_mode="r+")
+    assert not np.array_equal(data[index], value), "the poke changes nothing"
     data[index] = value
     data.flush()
     del data
+
+
+def set_target(path, slot, value):
+    """Set the 12-bit target of synapse slot ``slot`` (of the whole store) in s_index.npy."""
+    data = np.load(path / "s_index.npy", mmap_mode="r+")
+    at, shift = 3 * slot // 2, 4 * (slot & 1)
+    word = int(data[at]) | int(data[at + 1]) << 8
+    assert (word >> shift) & 0xFFF != value, "the target is already that"
+    word = word & ~(0xFFF << shift) | value << shift
+    data[at], data[at + 1] = word & 0xFF, word >> 8
+    data.flush()
+    del data
+
+
+def last_slot(path, p, padding=False):
+    """The last synapse slot of partition p (its padding slot if ``padding``)."""
+    count = int(np.load(path / "row_syn.npy")[p, -1])
+    return int(np.load(path / "syn_base.npy")[p]) + (count if padding else count - 1)
+
+
+def damage_codes(path, kind, p=0):
+    """Damage the codes of partition p's first non-empty row in g_code.npy. A Brunel row is
+    one gain code (3 bytes) and group codes of one delay below 16 steps."""
+    rows = np.load(path / "row_grp.npy")[p]
+    j = int(np.flatnonzero(np.diff(rows))[0])
+    base = int(np.load(path / "grp_base.npy")[p])
+    c0, c1 = base + int(rows[j]), base + int(rows[j + 1])
+    codes = np.load(path / "g_code.npy", mmap_mode="r+")
+    group = c0 + 3
+    assert codes[c0] == 0 and codes[group] & 15 and codes[group] >> 4, "not a Brunel row"
+    if kind == "gain index past gain_value":
+        n_gains = np.load(path / "gain_value.npy").size
+        codes[c0 + 1], codes[c0 + 2] = n_gains & 0xFF, n_gains >> 8
+    elif kind == "count":
+        codes[group] = codes[group] & 0xF0 | codes[group] % 16 % 15 + 1
+    elif kind == "no gain code first":
+        codes[c0] = 0x11
+    elif kind == "gain code cut off":
+        codes[c1 - 1] = 0
+    elif kind == "delay 0":
+        codes[group] &= 0x0F
+    elif kind == "delay past the ring":
+        codes[group] = 0xF0  # a step of 2**18
+    codes.flush()
+    del codes
 
 
 def test_truncated_file(copy):
@@ -191,8 +290,8 @@ def test_flipped_byte_found_by_verify(copy):
 
 
 def test_missing_array_file(copy):
-    (copy / "g_count.npy").unlink()
-    with pytest.raises(StoreError, match=r"g_count\.npy: array file is missing"):
+    (copy / "g_code.npy").unlink()
+    with pytest.raises(StoreError, match=r"g_code\.npy: array file is missing"):
         open_store(copy)
 
 
@@ -202,41 +301,62 @@ def test_array_missing_from_manifest(copy):
         open_store(copy)
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_group_layout_store_is_refused_in_one_line(copy, capsys, version):
+    """Stores of formats 1-2 hold the group layout (g_delay, g_gain, g_count): one line that
+    says to compile again, from the API and the CLI."""
+    edit_manifest(copy, lambda m: m.update(format_version=version))
+    text = (f"manifest.json: written in the group layout of format {version}, which this "
+            "brainmac no longer reads: compile the network again with `brainmac compile`")
+    with pytest.raises(StoreError) as err:
+        open_store(copy)
+    assert str(err.value).endswith(text) and "\n" not in str(err.value)
+    assert main(["info", str(copy)]) == 2
+    out = capsys.readouterr().err.strip()
+    assert text in out and "\n" not in out
+
+
 def test_future_format_version(copy):
     edit_manifest(copy, lambda m: m.update(format_version=99))
     with pytest.raises(StoreError, match=r"manifest\.json: store format version 99 is newer"):
         open_store(copy)
 
 
-def test_manifest_lying_about_a_shape(copy):
+@pytest.mark.parametrize("less,message", [
+    (1, r"manifest\.json: array s_value has shape \(\d+,\), but partitions are padded to an "
+        "even number"),
+    (2, r"manifest\.json: array s_index has shape \(\d+,\), but the other arrays imply"),
+])
+def test_manifest_lying_about_a_shape(copy, less, message):
     def lie(m):
-        m["arrays"]["s_value"]["shape"][0] -= 1
+        m["arrays"]["s_value"]["shape"][0] -= less
     edit_manifest(copy, lie)
-    with pytest.raises(StoreError, match=r"manifest\.json: array s_value has shape"):
+    with pytest.raises(StoreError, match=message):
         open_store(copy)
 
 
 def test_manifest_lying_about_shapes_consistently(copy):
     """Shapes that agree with each other but not with the file headers."""
     def lie(m):
-        for name in ("s_index", "s_value"):
-            m["arrays"][name]["shape"][0] -= 1
+        m["arrays"]["s_value"]["shape"][0] -= 2
+        m["arrays"]["s_index"]["shape"][0] -= 3
+    n = read_manifest(copy)["arrays"]["s_index"]["shape"][0]
     edit_manifest(copy, lie)
-    with pytest.raises(StoreError, match=r"s_index\.npy: the manifest says dtype <u2 shape "
-                       r"\(6249,\) but its header says dtype <u2 shape \(6250,\)"):
+    with pytest.raises(StoreError, match=rf"s_index\.npy: the manifest says dtype \|u1 shape "
+                       rf"\({n - 3},\) but its header says dtype \|u1 shape \({n},\)"):
         open_store(copy)
 
 
 def test_manifest_and_header_lying_together(copy):
     """A consistent lie (manifest and header) is caught by the file size."""
     def lie(m):
-        for name in ("s_index", "s_value"):
-            m["arrays"][name]["shape"][0] += 10
+        m["arrays"]["s_value"]["shape"][0] += 10
+        m["arrays"]["s_index"]["shape"][0] += 15
     edit_manifest(copy, lie)
     n = read_manifest(copy)["arrays"]["s_index"]["shape"][0]
     data = bytearray((copy / "s_index.npy").read_bytes())
     from brainmac.store.npyio import header_bytes
-    data[:HEADER_BYTES] = header_bytes(np.dtype(np.uint16), (n,))
+    data[:HEADER_BYTES] = header_bytes(np.dtype(np.uint8), (n,))
     (copy / "s_index.npy").write_bytes(bytes(data))
     with pytest.raises(StoreError, match=r"s_index\.npy: file is truncated"):
         open_store(copy)
@@ -256,16 +376,16 @@ def test_manifest_dtype_mismatch(copy):
 
 
 @pytest.mark.parametrize("name,index,value,message", [
-    ("s_index", 5, 150, r"s_index\.npy: entry 5 is 150, outside partition 0"),
-    ("s_index", -1, 65535, r"s_index\.npy: entry \d+ is 65535, outside partition 2"),
     ("row_syn", (1, 40), 4_000_000_000, r"row_syn\.npy: row 1 must start at 0 and never"),
-    ("row_syn", (2, -1), 100, r"row_syn\.npy: row 2 must start at 0|g_count\.npy"),
+    ("row_syn", (3, -1), 100, r"row_syn\.npy: row 3 must start at 0 and never decrease"),
+    ("row_syn", (3, -1), 1251, r"row_syn\.npy: row 3 points past the end"),  # 1 slot more
+    ("row_syn", (3, -1), 1249, r"g_code\.npy: the codes of row \d+ of partition 3 count "
+                               r"other synapses"),
     ("row_grp", (0, 0), 1, r"row_grp\.npy: row 0 must start at 0"),
-    ("row_grp", (2, -1), 60_000, r"row_grp\.npy: row 2 points past the end"),
-    ("g_count", 3, 7, r"g_count\.npy: the group counts of partition 0"),
+    ("row_grp", (3, -1), 60_000, r"row_grp\.npy: row 3 points past the end"),
     ("syn_base", 1, 0, r"syn_base\.npy: entry 1 must be the running sum"),
-    ("g_gain", 0, 8, r"g_gain\.npy: gain indices must be < 8"),
-    ("g_delay", 0, 0, r"g_delay\.npy: delays must be >= 1"),
+    ("syn_base", 1, 1675, r"syn_base\.npy: entry 1 must be the running sum"),  # unpadded
+    ("grp_base", 2, 0, r"grp_base\.npy: entry 2 must be the running sum"),
     ("gain_receptor", 0, 2, r"gain_receptor\.npy: entry 0 is 2"),
     ("drive_guide", (0, 63), 19, r"drive_guide\.npy: entries must lie in \[0, 19\)"),
     ("drive_cdf", (1, -1), 0.5, r"drive_cdf\.npy: every row must be a CDF"),
@@ -283,6 +403,59 @@ def test_out_of_bounds_values(copy, name, index, value, message):
     poke(copy, name, index, value)
     with pytest.raises(StoreError, match=message):
         open_store(copy)
+
+
+def test_a_partition_larger_than_12_bits_address():
+    from brainmac.store.validate import check_partitions
+
+    arrays = {"part_start": np.array([0, 4097]), "part_pop": np.array([0]),
+              "v_init": np.zeros(4097)}
+    with pytest.raises(StoreError, match=r"here/part_start\.npy: partition 0 holds 4097 "
+                       "neurons, more than the 4096"):
+        check_partitions(arrays, [{"start": 0, "size": 4097}], "here")
+
+
+CODE_ROW = r"g_code\.npy: the codes of row \d+ of partition {p} \(bytes \d+ to \d+\) "
+
+
+@pytest.mark.parametrize("kind,p,message", [
+    ("gain index past gain_value", 0, CODE_ROW + "names a gain index outside gain_value"),
+    ("gain index past gain_value", 3, CODE_ROW + "names a gain index outside gain_value"),
+    ("count", 0, r"g_code\.npy: the codes of row \d+ of partition {p} count other synapses "
+                 r"than its row pointers"),
+    ("no gain code first", 1, CODE_ROW + "does not start with a gain code"),
+    ("gain code cut off", 2, CODE_ROW + "ends inside a gain code"),
+    ("delay 0", 0, CODE_ROW + "gives a delay below 1"),
+    ("delay past the ring", 3, CODE_ROW + "gives a delay below 1 or above the largest"),
+])
+def test_damaged_group_codes(copy, kind, p, message):
+    damage_codes(copy, kind, p)
+    with pytest.raises(StoreError, match=message.format(p=p)):
+        open_store(copy)
+
+
+@pytest.mark.parametrize("where,value,message", [
+    ("slot 5", 150, r"s_index\.npy: synapse slot 5 targets neuron 150, outside partition 0 "
+                    r"\(size 67\)"),
+    ("last", 4095, r"s_index\.npy: synapse slot \d+ targets neuron 4095, outside partition 3 "
+                   r"\(size 50\)"),
+    ("first of 1", 66, r"s_index\.npy: synapse slot 1676 targets neuron 66, outside "
+                       r"partition 1 \(size 66\)"),
+])
+def test_target_outside_its_partition(copy, where, value, message):
+    slot = {"slot 5": 5, "last": last_slot(copy, 3), "first of 1": 1676}[where]
+    set_target(copy, slot, value)
+    with pytest.raises(StoreError, match=message):
+        open_store(copy)
+
+
+def test_padding_slot_is_never_read(copy):
+    """No row points to a partition's padding slot: its target is not checked (a changed
+    one fails only ``verify``)."""
+    set_target(copy, last_slot(copy, 0, padding=True), 4095)
+    open_store(copy)
+    with pytest.raises(StoreError, match=r"s_index\.npy: checksum mismatch"):
+        open_store(copy, verify=True)
 
 
 @pytest.mark.parametrize("damage,message", [
@@ -368,7 +541,7 @@ def test_cli_compile_info_run(tmp_path, capsys):
     assert main(["compile", "brunel", "--scale", "0.02", "-o", str(path), "--quiet"]) == 0
     assert main(["info", str(path), "--verify"]) == 0
     out = capsys.readouterr().out
-    for text in ("format version 1", "synapses       6,250", "bytes/synapse", "E->I",
+    for text in ("format version 3", "synapses       6,250", "bytes/synapse", "E->I",
                  "poisson->E", "size on disk", "checksums and indices ok"):
         assert text in out, text
     assert main(["info", str(path), "--json"]) == 0
@@ -402,14 +575,15 @@ def test_cli_compiles_a_network_file(tmp_path):
     (["compile", "{tmp}/empty.py", "-o", "{tmp}/s", "--quiet"], "defines no function"),
     (["info", "{tmp}"], "is not a brainmac store"),
     (["info", "{bad}", "--verify"], "s_index.npy: checksum mismatch"),
-    (["run", "{bad}", "--out", "{tmp}/o", "--quiet"], "s_index.npy: entry 5 is 999"),
+    (["run", "{bad}", "--out", "{tmp}/o", "--quiet"],
+     "s_index.npy: synapse slot 5 targets neuron 999"),
     (["run", "{store}", "--dt", "1.0", "--out", "{tmp}/o", "--quiet"],
      "compiled with --dt 0.1"),
 ])
 def test_cli_errors_exit_2_with_one_line(store, tmp_path, capsys, argv, text):
     (tmp_path / "empty.py").write_text("x = 1\n")
     bad = Path(shutil.copytree(store, tmp_path / "bad"))
-    poke(bad, "s_index", 5, 999)
+    set_target(bad, 5, 999)
     assert main([a.format(tmp=tmp_path, store=store, bad=bad) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert text in err and "\n" not in err and "Traceback" not in err, err

@@ -211,11 +211,15 @@ def test_owners_exchanging_substep_spikes_match_one_process():
     np.testing.assert_array_equal(tick[order], single.spike_arrays()[1])
 
 
-def test_store_with_substeps_is_format_2_and_plain_stays_1(tmp_path):
-    from brainmac.store import read_manifest, write_store
+def test_stores_with_and_without_substeps_record_k(tmp_path):
+    """Both are the compact layout's format (3); k is in the manifest, so a reader that
+    predates sub-steps (format <= 2) refuses either by its version."""
+    from brainmac.store import FORMAT_VERSION, read_manifest, write_store
 
     net = small_delta_network()
     write_store(net, tmp_path / "plain", "seed", 0.1, seed=1)
     write_store(net, tmp_path / "sub", "seed", 0.1, seed=1, substep_bits=3)
-    assert read_manifest(tmp_path / "plain")["format_version"] == 1
-    assert read_manifest(tmp_path / "sub")["format_version"] == 2
+    for name, k in (("plain", 0), ("sub", 3)):
+        manifest = read_manifest(tmp_path / name)
+        assert manifest["format_version"] == FORMAT_VERSION == 3
+        assert manifest["model"].get("substep_bits", 0) == k

@@ -50,7 +50,8 @@ def register(sub) -> None:
     p.add_argument("--drive", choices=("poisson", "dc"), default="poisson",
                    help="external input of the microcircuit")
     p.add_argument("--partition-size", type=positive_int, default=None,
-                   help="most neurons per partition (default 4096); peak memory grows with it")
+                   help="most neurons per partition (default and largest 4096); peak memory grows "
+                        "with it")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="partitions built at once; each holds about one partition in memory")
     p.add_argument("--force", action="store_true", help="replace an existing store")

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from brainmac.compile.codes import delay_stats
 from brainmac.compile.profiles import Profile
 
 #: Arrays of a compiled network, with their meaning (shapes: P partitions, N neurons,
-#: G gain indices, g groups, n synapses, L table length).
+#: G gain indices, g code bytes, n synapse slots, L table length).
 ARRAY_DOCS = {
     "part_start": "(P+1,) int64: first global neuron of each partition",
     "part_pop": "(P,) int64: population index of each partition",
@@ -25,15 +26,13 @@ ARRAY_DOCS = {
     "gain_value": "(G,) ring type: state units per mantissa unit (2**exponent; 1 in float)",
     "gain_receptor": "(G,) int64: receptor of each gain index",
     "v_init": "(N,) state type: initial membrane potential, relative to E_L",
-    "syn_base": "(P,) int64: first synapse of each partition",
-    "grp_base": "(P,) int64: first group of each partition",
+    "syn_base": "(P,) int64: first synapse slot of each partition (even)",
+    "grp_base": "(P,) int64: first code byte of each partition",
     "row_syn": "(P, N+1) uint32: first synapse of each row, partition-relative",
-    "row_grp": "(P, N+1) uint32: first group of each row, partition-relative",
-    "g_delay": "(g,) uint16: delay in steps (sub-steps of dt / 2**substep_bits if > 0)",
-    "g_gain": "(g,) uint16: gain index",
-    "g_count": "(g,) uint32: synapses per group",
-    "s_index": "(n,) uint16: target neuron relative to the partition start",
-    "s_value": "(n,) weight type: stored weight",
+    "row_grp": "(P, N+1) uint32: first code byte of each row, partition-relative",
+    "g_code": "(g,) uint8: group codes: count, delay step, gain (brainmac.compile.codes)",
+    "s_index": "(3n/2,) uint8: 12-bit targets relative to the partition start",
+    "s_value": "(n,) weight type: stored weight (n slots: partitions padded to even)",
 }
 
 
@@ -67,33 +66,42 @@ class CompiledNetwork:
 
     @property
     def n_synapses(self) -> int:
-        return int(self.arrays["s_index"].size)
+        return int(np.asarray(self.arrays["row_syn"][:, -1], np.int64).sum())
 
     @property
     def substep_bits(self) -> int:
         """k: spikes carry k-bit offsets, delays are in sub-steps (0: the plain grid)."""
         return int(self.manifest.get("substep_bits", 0))
 
+    def delay_stats(self) -> tuple[int, int, float]:
+        """(smallest, largest, mean) delay over the synapses, in steps (sub-steps of
+        dt / 2**k with sub-step spike times); (1, 1, 1.0) without synapses. Decoded from
+        the group codes once."""
+        if "_delay_stats" not in self.__dict__:
+            lo, hi, total, n = delay_stats(self.arrays["g_code"])
+            self.__dict__["_delay_stats"] = ((int(lo), int(hi), total / n) if n
+                                             else (1, 1, 1.0))
+        return self.__dict__["_delay_stats"]
+
     @property
     def min_delay(self) -> int:
         """The fewest whole steps between a spike's step and its arrival step."""
-        d = self.arrays["g_delay"]
-        return int(d.min()) >> self.substep_bits if d.size else 1
+        return self.delay_stats()[0] >> self.substep_bits
 
     @property
     def max_delay(self) -> int:
         """The most whole steps between a spike's step and its arrival step."""
-        d = self.arrays["g_delay"]
         top = (1 << self.substep_bits) - 1  # a late offset carries into the next step
-        return (int(d.max()) + top) >> self.substep_bits if d.size else 1
+        return (self.delay_stats()[1] + top) >> self.substep_bits
 
     @property
     def populations(self) -> list[dict]:
         return self.manifest["populations"]
 
     def synapse_bytes(self) -> int:
-        """Bytes of all synapse data: per-synapse arrays, groups and row pointers."""
-        names = ("s_index", "s_value", "g_delay", "g_gain", "g_count", "row_syn", "row_grp")
+        """Bytes of all synapse data: per-synapse arrays (padding included), group codes
+        and row pointers."""
+        names = ("s_index", "s_value", "g_code", "row_syn", "row_grp")
         return int(sum(self.arrays[n].nbytes for n in names))
 
     def bytes_per_synapse(self) -> float:

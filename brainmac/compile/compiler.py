@@ -8,12 +8,12 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 
 import numpy as np
 from numba import njit
 
 from brainmac import rng
+from brainmac.compile.codes import even
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.drives import guide_table, poisson_cdf
 from brainmac.compile.generate import (
@@ -226,18 +226,7 @@ def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, d
     return pack_partition(columns, net.n_neurons, n_gains)
 
 
-#: Row-pointer arrays (P, N+1) and per-synapse arrays of a compiled network; every other
-#: synapse array has one entry per group.
-ROW_ARRAYS = ("row_syn", "row_grp")
-SYNAPSE_ARRAYS = ("s_index", "s_value")
-
-
-def _group_fields(part: PartitionSynapses) -> list[str]:
-    """The arrays of ``part`` with one entry per group (all but rows and synapses)."""
-    return [f.name for f in fields(part) if f.name not in ROW_ARRAYS + SYNAPSE_ARRAYS]
-
-
-def _built_in_order(build: Callable[[int], PartitionSynapses], first: int, stop: int,
+def built_in_order(build: Callable[[int], PartitionSynapses], first: int, stop: int,
                     threads: int):
     """Yield ``build(p)`` for p in [first, stop) in order, ``threads`` builds running while
     the caller takes the last one: no more than ``threads + 1`` partitions are held at once
@@ -261,39 +250,45 @@ def assemble_partitions(compiler: Compiler, owned: tuple[int, int], synapses: np
     copied (concatenating them all at the end would hold a second copy of the synapses).
 
     ``synapses`` (P,) are the exact counts (:meth:`Compiler.synapse_counts`): the synapse
-    arrays are allocated once from them. Row pointers of partitions outside ``owned`` stay
-    zero (empty rows) and are never written, so they take no memory. Returns the synapse
-    arrays and their bases (ARRAY_DOCS)."""
+    arrays are allocated once from them (each partition padded to an even number of slots,
+    ``brainmac.compile.codes``). Row pointers of partitions outside ``owned`` stay zero
+    (empty rows) and are never written, so they take no memory. Returns the synapse arrays
+    and their bases (ARRAY_DOCS)."""
     first, stop = owned
-    n_parts, n_local = compiler.n_partitions, int(synapses[first:stop].sum())
+    n_parts = compiler.n_partitions
+    slots = np.array([even(int(n)) for n in synapses], np.int64)
+    inside = (np.arange(n_parts) >= first) & (np.arange(n_parts) < stop)
+    slots = np.where(inside, slots, 0)
+    n_slots = int(slots.sum())
     arrays: dict[str, np.ndarray] = {}
-    groups, n_groups, at = [], np.zeros(n_parts, np.int64), 0
-    built = _built_in_order(compiler.build_partition, first, stop, max(1, threads))
-    for p, part in enumerate(built, start=first):
+    codes, n_codes, at = [], np.zeros(n_parts, np.int64), 0
+    built = built_in_order(compiler.build_partition, first, stop, max(1, threads))
+    for p in range(first, stop):  # not enumerate: its cached tuple would hold a partition
+        part = next(built)
         if not arrays:
-            arrays = {**{name: np.empty(n_local, getattr(part, name).dtype)
-                         for name in SYNAPSE_ARRAYS},
+            arrays = {"s_value": np.empty(n_slots, part.s_value.dtype),
+                      "s_index": np.empty(3 * n_slots // 2, np.uint8),
                       **{name: np.zeros((n_parts, getattr(part, name).size),
-                                        getattr(part, name).dtype) for name in ROW_ARRAYS}}
-        n = part.s_index.size
-        if n != synapses[p]:
-            raise RuntimeError(f"partition {p} holds {n} synapses, {synapses[p]} were counted")
-        for name in SYNAPSE_ARRAYS:
-            arrays[name][at:at + n] = getattr(part, name)
-        for name in ROW_ARRAYS:
-            arrays[name][p] = getattr(part, name)
-        at += n
-        groups.append({name: getattr(part, name) for name in _group_fields(part)})
-        n_groups[p] = part.g_delay.size
+                                        getattr(part, name).dtype)
+                         for name in ("row_syn", "row_grp")}}
+        if part.n_synapses != synapses[p] or part.s_value.size != slots[p]:
+            raise RuntimeError(f"partition {p} holds {part.n_synapses} synapses, "
+                               f"{synapses[p]} were counted")
+        m = int(slots[p])
+        arrays["s_value"][at:at + m] = part.s_value
+        arrays["s_index"][3 * at // 2:3 * (at + m) // 2] = part.s_index
+        arrays["row_syn"][p] = part.row_syn
+        arrays["row_grp"][p] = part.row_grp
+        at += m
+        codes.append(part.g_code)
+        n_codes[p] = part.g_code.size
         del part
         release_free_heap()  # the build's temporaries, freed in pieces the heap would keep
         if progress is not None:
             progress(p + 1 - first, stop - first)
-    for name in list(groups[0]):  # each group array is dropped once it is copied
-        arrays[name] = np.concatenate([g.pop(name) for g in groups])
-    inside = (np.arange(n_parts) >= first) & (np.arange(n_parts) < stop)
-    arrays["syn_base"] = _running_sum(np.where(inside, synapses, 0))
-    arrays["grp_base"] = _running_sum(n_groups)
+    arrays["g_code"] = np.concatenate(codes) if codes else np.zeros(0, np.uint8)
+    arrays["syn_base"] = _running_sum(slots)
+    arrays["grp_base"] = _running_sum(n_codes)
     return arrays
 
 
@@ -515,7 +510,8 @@ def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float 
     seed : int
         Seeds every random draw (connectivity, weights, delays, initial potentials, drive).
     partition_size : int
-        Most neurons per partition (<= 65536). Results do not depend on it.
+        Most neurons per partition (<= 4096: targets are 12-bit). Results do not depend
+        on it.
     threads : int
         Partitions built in parallel.
     progress : callable(done, total), optional

@@ -1,20 +1,20 @@
-"""Pack one partition's synapses into the event-driven layout.
+"""Pack one partition's synapses into the compact event-driven layout.
 
-Within a partition, the synapses of one presynaptic neuron (a *row*) are contiguous and
-split into *groups* that share (delay, gain index): per synapse only the weight and a
-partition-local target index are stored. Order within a group is generation order, so
+Within a partition, the synapses of one presynaptic neuron (a *row*) are contiguous,
+sorted by (gain index, delay), and coded as groups that share both: per synapse only the
+weight and a 12-bit partition-local target are stored, per group one code byte
+(``brainmac.compile.codes`` has the layout). Order within a group is generation order, so
 every target receives its inputs in the same order whatever the partitioning (which makes
 float profiles partition-independent too).
 
-Layout of one partition (``n`` synapses, ``g`` groups, ``N`` neurons in the network)::
+Arrays of one partition (``n`` synapses, ``N`` neurons in the network)::
 
-    row_syn  (N+1,) uint32   first synapse of each presynaptic row (partition-relative)
-    row_grp  (N+1,) uint32   first group of each row
-    g_delay  (g,)   uint16   delay in steps
-    g_gain   (g,)   uint16   gain index: 2 * projection + receptor
-    g_count  (g,)   uint32   synapses in the group
-    s_index  (n,)   uint16   target neuron, relative to the partition's first neuron
-    s_value  (n,)   weight   mantissa (int8 / int16) or float weight
+    row_syn  (N+1,)        uint32  first synapse of each presynaptic row
+    row_grp  (N+1,)        uint32  first code byte of each row
+    g_code   (g,)          uint8   group codes
+    s_index  (3 even(n)/2,) uint8  12-bit targets, relative to the partition's first neuron
+    s_value  (even(n),)    weight  mantissa (int8 / int16) or float weight; a padding slot
+                                   (weight 0) makes the count even
 """
 
 from __future__ import annotations
@@ -24,9 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from brainmac.compile.codes import (
+    MAX_TARGETS,
+    encode_rows,
+    encode_uniform_rows,
+    even,
+    pack_targets,
+)
 from brainmac.errors import CapacityError
 
-MAX_PARTITION_SIZE = 1 << 16  # the local target index is a uint16
+MAX_PARTITION_SIZE = MAX_TARGETS  # the local target index has 12 bits
 MAX_DELAY_STEPS = (1 << 16) - 1
 
 
@@ -36,11 +43,13 @@ class PartitionSynapses:
 
     row_syn: np.ndarray
     row_grp: np.ndarray
-    g_delay: np.ndarray
-    g_gain: np.ndarray
-    g_count: np.ndarray
+    g_code: np.ndarray
     s_index: np.ndarray
     s_value: np.ndarray
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.row_syn[-1])
 
 
 @njit(cache=True, nogil=True)
@@ -117,13 +126,14 @@ def _to_buckets(pre, post_local, value, subkey, starts, shift):
 
 
 @njit(cache=True, nogil=True)
-def _scatter_rows(pre, post_local, value, subkey, starts):
+def _scatter_rows(pre, post_local, value, subkey, starts, n_slots):
     """Stable counting sort by presynaptic neuron (rows begin at ``starts``), moving the
     target index, the value and the subkey (an empty ``subkey`` is not moved). Second pass
-    of the row sort when the synapses are in buckets (:func:`_to_buckets`)."""
+    of the row sort when the synapses are in buckets (:func:`_to_buckets`). The values get
+    ``n_slots`` entries, those past the synapses 0 (padding)."""
     fill = starts[:-1].copy()
     s_index = np.empty(pre.size, np.uint16)
-    s_value = np.empty_like(value)
+    s_value = np.zeros(n_slots, value.dtype)
     sorted_key = np.empty_like(subkey)
     for s in range(pre.size):
         t = fill[pre[s]]
@@ -134,64 +144,19 @@ def _scatter_rows(pre, post_local, value, subkey, starts):
     return s_index, s_value, sorted_key
 
 
-@njit(cache=True, nogil=True)
-def _run_groups(sorted_key, starts, n_gains, row_grp):
-    """Groups = runs of one subkey within a row. Fills ``row_grp`` (N+1,) and returns
-    (g_delay, g_gain, g_count)."""
-    n_groups = 0
-    for i in range(starts.size - 1):
-        row_grp[i] = n_groups
-        for s in range(starts[i], starts[i + 1]):
-            if s == starts[i] or sorted_key[s] != sorted_key[s - 1]:
-                n_groups += 1
-    row_grp[starts.size - 1] = n_groups
-    g_delay = np.empty(n_groups, np.uint16)
-    g_gain = np.empty(n_groups, np.uint16)
-    g_count = np.zeros(n_groups, np.uint32)
-    g = -1
-    for i in range(starts.size - 1):
-        for s in range(starts[i], starts[i + 1]):
-            if s == starts[i] or sorted_key[s] != sorted_key[s - 1]:
-                g += 1
-                g_delay[g] = sorted_key[s] // n_gains
-                g_gain[g] = sorted_key[s] % n_gains
-            g_count[g] += 1
-    return g_delay, g_gain, g_count
-
-
-@njit(cache=True, nogil=True)
-def _row_groups(first_key, starts, n_gains, row_grp):
-    """One group per non-empty row (every row holds one subkey). As :func:`_run_groups`."""
-    n_groups = 0
-    for i in range(first_key.size):
-        row_grp[i] = n_groups
-        n_groups += starts[i + 1] > starts[i]
-    row_grp[first_key.size] = n_groups
-    g_delay = np.empty(n_groups, np.uint16)
-    g_gain = np.empty(n_groups, np.uint16)
-    g_count = np.empty(n_groups, np.uint32)
-    for i in range(first_key.size):
-        if starts[i + 1] > starts[i]:
-            g = row_grp[i]
-            g_delay[g] = first_key[i] // n_gains
-            g_gain[g] = first_key[i] % n_gains
-            g_count[g] = starts[i + 1] - starts[i]
-    return g_delay, g_gain, g_count
-
-
 MAX_KEY_BUCKETS = 1 << 24  # beyond this many (delay, gain) values, a comparison sort
 
 
 def pack_partition(columns: list[np.ndarray], n_neurons: int,
                    n_gains: int) -> PartitionSynapses:
-    """Pack synapses given in generation order into groups.
+    """Pack synapses given in generation order into the compact layout.
 
     ``columns`` = [pre, post_local, value, delay, gain_index], arrays of equal length:
-    ``pre`` global ids, ``post_local`` partition-relative ids (uint16), ``value`` the stored
+    ``pre`` global ids, ``post_local`` partition-relative ids (< 4096), ``value`` the stored
     weights, ``delay`` steps and ``gain_index`` (uint16 each). The list is emptied: each
     column is dropped as soon as it has been used, so that the sort holds at most about
     two copies of the synapses (~22 bytes each) instead of four. The order is a stable sort
-    by (pre, delay, gain): counting sorts, one pass per key plus a cache-sized bucket pass,
+    by (pre, gain, delay): counting sorts, one pass per key plus a cache-sized bucket pass,
     O(n + N) time.
     """
     pre, post_local, value, delay, gain_index = columns
@@ -202,9 +167,11 @@ def pack_partition(columns: list[np.ndarray], n_neurons: int,
     if delay.size and delay.max() > MAX_DELAY_STEPS:
         raise CapacityError(f"a delay of {delay.max()} steps exceeds {MAX_DELAY_STEPS}; "
                             "use a larger dt")
-    post_local = post_local.astype(np.uint16, copy=False)
-    key_type = np.int32 if (MAX_DELAY_STEPS + 1) * n_gains < 1 << 31 else np.int64
-    subkey = delay.astype(key_type) * key_type(n_gains) + gain_index
+    if gain_index.size and gain_index.max() >= 1 << 16:
+        raise CapacityError("more than 65,536 gain indices (32,768 projections)")
+    n_delays = int(delay.max()) + 1 if delay.size else 1
+    key_type = np.int32 if n_delays * n_gains < 1 << 31 else np.int64
+    subkey = gain_index.astype(key_type) * key_type(n_delays) + delay
     del delay, gain_index
     starts, first_key, uniform = _row_starts(pre, subkey, n_neurons)
     row_grp = np.empty(n_neurons + 1, np.int64)
@@ -224,12 +191,15 @@ def pack_partition(columns: list[np.ndarray], n_neurons: int,
     if shift > 0:
         pre, post_local, value, subkey = _to_buckets(pre, post_local, value, subkey, starts,
                                                      shift)
-    s_index, s_value, sorted_key = _scatter_rows(pre, post_local, value, subkey, starts)
+    targets, s_value, sorted_key = _scatter_rows(pre, post_local, value, subkey, starts,
+                                                 even(pre.size))
     del pre, post_local, value, subkey
+    s_index = np.empty(3 * even(targets.size) // 2, np.uint8)
+    pack_targets(targets, s_index)
+    del targets
     if uniform:
-        g_delay, g_gain, g_count = _row_groups(first_key, starts, n_gains, row_grp)
+        g_code = encode_uniform_rows(first_key, n_delays, starts, row_grp)
     else:
-        g_delay, g_gain, g_count = _run_groups(sorted_key, starts, n_gains, row_grp)
+        g_code = encode_rows(sorted_key, n_delays, starts, row_grp)
     return PartitionSynapses(row_syn=starts.astype(np.uint32), row_grp=row_grp.astype(np.uint32),
-                             g_delay=g_delay, g_gain=g_gain, g_count=g_count,
-                             s_index=s_index, s_value=s_value)
+                             g_code=g_code, s_index=s_index, s_value=s_value)

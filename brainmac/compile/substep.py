@@ -9,8 +9,9 @@ on the plain grid, k = 0).
   whole sub-steps, s = ceil(f Q) in [1, Q]. The spike carries ``sub = s - 1`` (k bits) and
   its time is (t - 1 + s / Q) h: on the grid (k = 0) every spike is at the step's end.
   A ``poisson_source`` spikes at a uniformly random sub-step (bits 24.. of its step's hash).
-- **Delay.** Delays are whole sub-steps D >= Q (at least one step), stored in the group's
-  uint16 delay field (``g_delay``), so the field's meaning is sub-steps when k > 0.
+- **Delay.** Delays are whole sub-steps D >= Q (at least one step), coded in the group
+  codes (``brainmac.compile.codes``) like grid delays, so their unit is sub-steps when
+  k > 0.
 - **Arrival.** A spike of step t with offset ``sub`` reaches its target at the end of step
   t + ((D + sub) >> k) minus q sub-steps, q = (Q - 1) - ((D + sub) & (Q - 1)) in [0, Q):
   q is the part of the arrival step left after the input arrived.

@@ -115,8 +115,7 @@ class Simulator:
         self._pool_cap = driver.pool_page_cap(event_pool_bytes, net.n_partitions,
                                               profile.ring_dtype)
         self._queue_pages = np.minimum(driver.queue_pages(
-            a["syn_base"], net.n_synapses,
-            driver.mean_delay(a["g_delay"], a["g_count"]) / 2**self.substep_bits, net.dt_ms),
+            net.row_syn[:, -1], net.delay_stats()[2] / 2**self.substep_bits, net.dt_ms),
             self._pool_cap)
         self._queues = driver.empty_queues(self._queue_pages, self.n_slots, profile.ring_dtype)
 
@@ -230,9 +229,8 @@ class Simulator:
         start = time.perf_counter()
         events_before = int(self.events.sum())
         state = (self.v, self.i_ex, self.i_in, self.refr, self.ring)
-        schedule = driver.schedule(self.owned, self.net.part_start, self.net.syn_base,
-                                   self.net.n_synapses, self.events, self.stats.steps,
-                                   numba.get_num_threads())
+        schedule = driver.schedule(self.owned, self.net.part_start, self.net.row_syn[:, -1],
+                                   self.events, self.stats.steps, numba.get_num_threads())
         if self.exchange is None:
             got = driver.run_steps(
                 np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),

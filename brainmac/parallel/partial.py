@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainmac.compile.compiled import CompiledNetwork
-from brainmac.compile.compiler import ROW_ARRAYS, Compiler, assemble_partitions
+from brainmac.compile.compiler import Compiler, assemble_partitions
 
-PER_SYNAPSE_ARRAYS = ("s_index", "s_value", "g_delay", "g_gain", "g_count")
+PER_SYNAPSE_ARRAYS = ("s_index", "s_value", "g_code")
+ROW_ARRAYS = ("row_syn", "row_grp")
 
 
 @dataclass
@@ -71,7 +72,7 @@ def _global_delays(comm, local: CompiledNetwork) -> tuple[int, int]:
     from mpi4py import MPI
 
     big = np.iinfo(np.int64).max
-    has_groups = local.arrays["g_delay"].size > 0
+    has_groups = local.arrays["g_code"].size > 0
     low = comm.allreduce(local.min_delay if has_groups else big, op=MPI.MIN)
     high = comm.allreduce(local.max_delay if has_groups else 0, op=MPI.MAX)
     return (1, 1) if low == big else (low, high)

@@ -1,8 +1,10 @@
 """The arrays of a store: their element types and shapes (see ``compile.compiled.ARRAY_DOCS``).
 
 Shapes are written with the symbols of ARRAY_DOCS: P partitions, N neurons, L Poisson table
-length, G gain indices, g groups, n synapses. A store's shapes must agree with each other
-through these symbols, which :func:`check_shapes` enforces before any file is mapped.
+length, G gain indices, g group code bytes, n synapse slots (every partition padded to an even
+number, so n is even and the 12-bit targets take 3n/2 bytes; ``brainmac.compile.codes``). A
+store's shapes must agree with each other through these symbols, which :func:`check_shapes`
+enforces before any file is mapped.
 
 A change of this table (an array added, removed or retyped) is a new store format: raise
 ``writer.FORMAT_VERSION`` with it. ``tests/test_store.py`` checks that the table covers
@@ -38,15 +40,13 @@ ARRAYS: dict[str, tuple[object, tuple[object, ...]]] = {
     "grp_base": (np.int64, ("P",)),
     "row_syn": (np.uint32, ("P", "N+1")),
     "row_grp": (np.uint32, ("P", "N+1")),
-    "g_delay": (np.uint16, ("g",)),
-    "g_gain": (np.uint16, ("g",)),
-    "g_count": (np.uint32, ("g",)),
-    "s_index": (np.uint16, ("n",)),
+    "g_code": (np.uint8, ("g",)),
+    "s_index": (np.uint8, ("3n/2",)),
     "s_value": ("weight_dtype", ("n",)),
 }
 
 #: Arrays written partition by partition while compiling.
-GROUP_ARRAYS = ("g_delay", "g_gain", "g_count")
+GROUP_ARRAYS = ("g_code",)
 SYNAPSE_ARRAYS = ("s_index", "s_value")
 ROW_ARRAYS = ("row_syn", "row_grp")
 STREAMED = ROW_ARRAYS + GROUP_ARRAYS + SYNAPSE_ARRAYS
@@ -69,7 +69,7 @@ def dimensions(shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
 
     return {"P": first("part_start", 0) - 1, "N": first("v_init", 0),
             "L": first("drive_cdf", 1), "G": first("gain_value", 0),
-            "g": first("g_delay", 0), "n": first("s_index", 0)}
+            "g": first("g_code", 0), "n": first("s_value", 0)}
 
 
 def expected_shape(name: str, dims: dict[str, int]) -> tuple[int, ...]:
@@ -80,6 +80,8 @@ def expected_shape(name: str, dims: dict[str, int]) -> tuple[int, ...]:
             out.append(symbol)
         elif symbol.endswith("+1"):
             out.append(dims[symbol[:-2]] + 1)
+        elif symbol == "3n/2":  # 12-bit targets of n (even) synapse slots
+            out.append(3 * dims["n"] // 2)
         else:
             out.append(dims[symbol])
     return tuple(out)
@@ -97,6 +99,9 @@ def check_shapes(shapes: dict[str, tuple[int, ...]], where: str) -> dict[str, in
     if dims["L"] < 1 or dims["G"] < 1:
         raise StoreError(f"{where}: drive_cdf needs >= 1 column and gain_value >= 1 entry, "
                          f"shapes {shapes['drive_cdf']} and {shapes['gain_value']}")
+    if dims["n"] % 2:
+        raise StoreError(f"{where}: array s_value has shape {tuple(shapes['s_value'])}, but "
+                         "partitions are padded to an even number of synapse slots")
     for name in ARRAYS:
         want = expected_shape(name, dims)
         if tuple(shapes[name]) != want:

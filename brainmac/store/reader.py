@@ -2,10 +2,11 @@
 
 Checked on every open, in this order (the first failure is a StoreError naming the file):
 
-1. ``manifest.json``: JSON, a brainmac store, a format version this code reads (a newer
-   one asks for a newer brainmac), a known profile, dt and seed, the populations, and an
-   entry for every array and no other, each with the dtype the profile implies;
-2. the shapes agree with each other (P, N, L, G, g, n of ``compiled.ARRAY_DOCS``);
+1. ``manifest.json``: JSON, a brainmac store, the format version this code reads (an older
+   one, in the group layout, asks for a new compile; a newer one for a newer brainmac), a
+   known profile, dt and seed, the populations, and an entry for every array and no other,
+   each with the dtype the profile implies;
+2. the shapes agree with each other (P, N, L, G, g, n of ``compiled.ARRAY_DOCS``; n even);
 3. each file's 128-byte header is exactly the one its manifest entry implies and its size is
    header + data (a truncated or extended file is refused);
 4. with ``verify=True``: each file's BLAKE2b checksum;
@@ -13,7 +14,7 @@ Checked on every open, in this order (the first failure is a StoreError naming t
 
 :func:`open_partitions` opens part of a store, as an MPI rank does: steps 1-3 for every
 file, step 5 for what is global (neurons, drives, gains) and for its own partitions' rows,
-groups and synapses, which are the only synapse data it maps; the per-partition bases
+group codes and synapses, which are the only synapse data it maps; the per-partition bases
 are checked against every partition's row totals, so that its ranges lie inside the files.
 """
 
@@ -24,9 +25,11 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from brainmac.compile.codes import even
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.profiles import PROFILES, get_profile
 from brainmac.compile.substep import MAX_SUBSTEP_BITS
@@ -41,6 +44,7 @@ from brainmac.store.writer import FORMAT, FORMAT_VERSION, MANIFEST, PARTIAL_MARK
 MAX_MANIFEST_BYTES = 1 << 28
 _MAX_ELEMENTS = 1 << 52
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+LAST_GROUP_LAYOUT = 2  # formats 1-2 stored g_delay, g_gain, g_count and 16-bit targets
 
 
 def _number(value) -> bool:
@@ -75,6 +79,10 @@ def _check_header(m: object, where: str) -> None:
     version = m.get("format_version")
     if not _integer(version) or version < 1:
         raise StoreError(f"{where}: format_version must be an integer >= 1, got {version!r}")
+    if version <= LAST_GROUP_LAYOUT:
+        raise StoreError(f"{where}: written in the group layout of format {version}, which "
+                         "this brainmac no longer reads: compile the network again with "
+                         "`brainmac compile`")
     if version > FORMAT_VERSION:
         raise StoreError(f"{where}: store format version {version} is newer than this "
                          f"brainmac reads (<= {FORMAT_VERSION}); upgrade brainmac")
@@ -242,21 +250,31 @@ def _map_arrays(path: Path, manifest: dict) -> dict[str, np.ndarray]:
             for name, entry in manifest["arrays"].items()}
 
 
-def partition_totals(maps: dict[str, np.ndarray], where: str) -> tuple[np.ndarray, np.ndarray]:
-    """Synapses and groups of every partition, shape (P,) int64 each, checked against the
-    bases: ``syn_base`` and ``grp_base`` must be their running sums, ending at the array
-    lengths. Reads one row-pointer entry per partition."""
-    totals = []
-    for base, rows, data in (("syn_base", "row_syn", "s_index"), ("grp_base", "row_grp",
-                                                                   "g_count")):
-        count = np.asarray(maps[rows][:, -1], np.int64)
+class PartitionTotals(NamedTuple):
+    """What every partition of a store holds, shape (P,) int64 each."""
+
+    synapses: np.ndarray  # real synapses (row_syn[:, -1]): what MPI balances
+    slots: np.ndarray  # synapse slots: synapses rounded up to even (s_value entries)
+    code_bytes: np.ndarray  # group code bytes (row_grp[:, -1]: g_code entries)
+
+
+def partition_totals(maps: dict[str, np.ndarray], where: str) -> PartitionTotals:
+    """Synapses, synapse slots and code bytes of every partition, checked against the
+    bases: ``syn_base`` must be the running sum of the slots, ending at the entries of
+    ``s_value``, and ``grp_base`` that of the code bytes, ending at those of ``g_code``.
+    Reads one row-pointer entry per partition."""
+    synapses = np.asarray(maps["row_syn"][:, -1], np.int64)
+    totals = PartitionTotals(synapses, even(synapses),
+                             np.asarray(maps["row_grp"][:, -1], np.int64))
+    for base, count, data, what in (
+            ("syn_base", totals.slots, "s_value", "row_syn totals rounded up to even"),
+            ("grp_base", totals.code_bytes, "g_code", "row_grp totals")):
         running = np.concatenate([[0], np.cumsum(count)])
         if not np.array_equal(np.asarray(maps[base]), running[:-1]) \
                 or running[-1] != maps[data].size:
             raise StoreError(f"{where}/{base}.npy: must be the running sum of the partitions' "
-                             f"{rows} totals, ending at the {maps[data].size} entries of {data}")
-        totals.append(count)
-    return totals[0], totals[1]
+                             f"{what}, ending at the {maps[data].size} entries of {data}")
+    return totals
 
 
 def store_partitions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -267,8 +285,7 @@ def store_partitions(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     m = read_manifest(path)
     maps = _map_arrays(path, m)
     check_partitions(maps, m["model"]["populations"], str(path))
-    synapses, _ = partition_totals(maps, str(path))
-    return np.array(maps["part_start"], np.int64), synapses
+    return np.array(maps["part_start"], np.int64), partition_totals(maps, str(path)).synapses
 
 
 def _map_range(path: Path, full: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -299,7 +316,7 @@ def open_partitions(path: str | os.PathLike, owned: tuple[int, int]) -> Compiled
     """Open the partitions ``owned`` = (first, stop) of a store, as one MPI rank holds them.
 
     Global arrays (neurons, drives, gains; sizes O(N + P)) are mapped whole; of the synapse
-    data only the rows, groups and synapses of partitions ``first <= p < stop`` are mapped
+    data only the rows, group codes and synapses of partitions ``first <= p < stop`` are mapped
     (the other partitions look empty: zero rows), so memory and reads are those of this
     rank's share. Validation is that of :func:`open_store` for everything mapped, and the
     bases are checked against every partition's totals (:func:`partition_totals`).
@@ -307,9 +324,9 @@ def open_partitions(path: str | os.PathLike, owned: tuple[int, int]) -> Compiled
     Returns
     -------
     CompiledNetwork
-        Arrays in the global layout (partition p at index p, neuron i at i). ``g_*`` and
-        ``s_*`` hold only the owned partitions, and ``syn_base`` / ``grp_base`` index them.
-        Delay range and synapse count are this share's, not the store's.
+        Arrays in the global layout (partition p at index p, neuron i at i). ``g_code``
+        and ``s_*`` hold only the owned partitions, and ``syn_base`` / ``grp_base`` index
+        them. Delay range and synapse count are this share's, not the store's.
 
     Raises
     ------
@@ -324,15 +341,17 @@ def open_partitions(path: str | os.PathLike, owned: tuple[int, int]) -> Compiled
     if not 0 <= first < stop <= n_parts:
         raise StoreError(f"{path}: partitions [{first}, {stop}) are not a range inside the "
                          f"store's {n_parts}")
-    syn_count, grp_count = partition_totals(maps, str(path))
+    totals = partition_totals(maps, str(path))
     arrays = {name: a for name, a in maps.items() if name not in layout.STREAMED}
-    for base, count, names in (("syn_base", syn_count, layout.SYNAPSE_ARRAYS),
-                               ("grp_base", grp_count, layout.GROUP_ARRAYS)):
-        lo = int(maps[base][first])
-        hi = lo + int(count[first:stop].sum())
-        arrays[base] = _owned_bases(count, first, stop)
-        for name in names:
-            arrays[name] = _map_range(path / m["arrays"][name]["file"], maps[name], lo, hi)
+    slot, code = (int(maps[base][first]) for base in ("syn_base", "grp_base"))
+    slot_end = slot + int(totals.slots[first:stop].sum())
+    ranges = {"s_value": (slot, slot_end),  # slots are even: whole bytes of s_index
+              "s_index": (3 * slot // 2, 3 * slot_end // 2),
+              "g_code": (code, code + int(totals.code_bytes[first:stop].sum()))}
+    for name, (lo, hi) in ranges.items():
+        arrays[name] = _map_range(path / m["arrays"][name]["file"], maps[name], lo, hi)
+    arrays["syn_base"] = _owned_bases(totals.slots, first, stop)
+    arrays["grp_base"] = _owned_bases(totals.code_bytes, first, stop)
     for name in layout.ROW_ARRAYS:
         arrays[name] = _owned_rows(maps[name], first, stop)
     del maps

@@ -4,12 +4,17 @@ The kernels do not bounds-check, so this is the security boundary between a stor
 memory. Given arrays whose shapes already agree (:func:`brainmac.store.layout.check_shapes`),
 the checks below guarantee that ``deliver_partition`` and the neuron updates only touch:
 
-- ring cells of the partition's own neurons: ``s_index < partition size``,
-  ``gain_receptor`` in {0, 1}, ``g_delay >= 1`` (delays fit the ring by construction);
-- groups and synapses of the partition: row pointers start at 0, never decrease, the
-  per-partition bases are the running sums of the partition sizes, and the group counts of
-  every row add up to the row's synapses (so each row's synapse range is exact);
-- table entries: ``g_gain < G``, ``drive_guide`` in [0, L), each Poisson CDF row in [0, 1],
+- ring cells of the partition's own neurons: partitions of at most 4,096 neurons, the
+  12-bit target of every synapse below its partition's size (a padding slot is never read),
+  ``gain_receptor`` in {0, 1}, and every group's delay in [1, ``MAX_DELAY_STEPS``] (delays
+  fit the ring by construction);
+- group codes and synapses of the partition: row pointers start at 0 and never decrease;
+  the per-partition bases are the running sums of the partitions' synapse slots (synapses
+  rounded up to even, so that each partition starts on a whole byte of ``s_index``) and
+  code bytes, ending at the arrays' lengths; the codes of every row decode completely inside
+  the row (each row starts with a gain code, no gain code is cut off) and count exactly the
+  row's synapses (so each row's code and synapse ranges are exact; ``codes.check_row``);
+- table entries: gain indices < G, ``drive_guide`` in [0, L), each Poisson CDF row in [0, 1],
   nondecreasing and ending at 1 (the inversion search stops inside the table; tables the
   backend derives from it inherit these bounds), ``drive_table`` linear in the event count
   (k times one event's input: the backend multiplies), receptors and model codes in {0, 1};
@@ -22,7 +27,10 @@ Every failure is a StoreError naming the array's file and what is wrong.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
+from brainmac.compile.codes import MAX_TARGETS, ROW_ERRORS, check_partition_codes, even, target_at
+from brainmac.compile.pack import MAX_DELAY_STEPS
 from brainmac.compile.profiles import Profile
 from brainmac.errors import StoreError
 
@@ -40,11 +48,16 @@ def _in_set(a: dict, name: str, allowed: tuple[int, ...], where: str) -> None:
 
 
 def check_partitions(a: dict, populations: list[dict], where: str) -> None:
-    """part_start runs from 0 to N without decreasing; each partition lies in its population."""
+    """part_start runs from 0 to N without decreasing, in steps of at most 4,096 neurons;
+    each partition lies in its population."""
     ps = np.asarray(a["part_start"])
     n = a["v_init"].size
     if ps[0] != 0 or ps[-1] != n or (np.diff(ps) < 0).any():
         _fail(where, "part_start", f"must rise from 0 to the {n} neurons without decreasing")
+    if (np.diff(ps) > MAX_TARGETS).any():
+        p = int(np.flatnonzero(np.diff(ps) > MAX_TARGETS)[0])
+        _fail(where, "part_start", f"partition {p} holds {int(ps[p + 1] - ps[p])} neurons, "
+              f"more than the {MAX_TARGETS} that 12-bit targets address")
     pops = np.asarray(a["part_pop"])
     if pops.size and (pops.min() < 0 or pops.max() >= len(populations)):
         _fail(where, "part_pop", f"population index outside [0, {len(populations)})")
@@ -101,19 +114,13 @@ def _check_drive_table(table: np.ndarray, where: str) -> None:
               "k = 0 .. L-1")
 
 
-def check_groups(a: dict, where: str) -> None:
-    """Delays of at least one step and gain indices inside gain_value."""
-    if a["g_delay"].size and int(a["g_delay"].min()) < 1:
-        _fail(where, "g_delay", "delays must be >= 1 step")
-    n_gains = a["gain_value"].size
-    if a["g_gain"].size and int(a["g_gain"].max()) >= n_gains:
-        _fail(where, "g_gain", f"gain indices must be < {n_gains} (entries of gain_value)")
-
-
 def check_rows(a: dict, where: str) -> None:
-    """Row pointers, bases, group counts and local indices, partition by partition."""
+    """Row pointers, bases, group codes and targets, partition by partition."""
     ps = np.asarray(a["part_start"])
-    n_syn, n_grp = a["s_index"].size, a["g_count"].size
+    n_slots, n_code = a["s_value"].size, a["g_code"].size
+    if n_slots % 2 or a["s_index"].size != 3 * n_slots // 2:
+        _fail(where, "s_index", f"{a['s_index'].size} bytes do not hold the 12-bit targets "
+              f"of {n_slots} (an even number of) synapse slots")
     syn_base, grp_base = np.asarray(a["syn_base"]), np.asarray(a["grp_base"])
     sb = gb = 0
     for p in range(ps.size - 1):
@@ -125,36 +132,50 @@ def check_rows(a: dict, where: str) -> None:
         if syn_base[p] != sb or grp_base[p] != gb:
             _fail(where, "syn_base" if syn_base[p] != sb else "grp_base",
                   f"entry {p} must be the running sum of the partitions before it")
-        ns, ng = int(rs[-1]), int(rg[-1])
-        if sb + ns > n_syn or gb + ng > n_grp:
-            _fail(where, "row_syn" if sb + ns > n_syn else "row_grp",
-                  f"row {p} points past the end of the synapse or group arrays")
-        _check_counts(a, p, rs, rg, gb, where)
-        _check_local_index(a, p, sb, ns, int(ps[p + 1] - ps[p]), where)
-        sb, gb = sb + ns, gb + ng
-    if sb != n_syn or gb != n_grp:
-        _fail(where, "row_syn", f"partitions hold {sb} synapses and {gb} groups, the arrays "
-              f"{n_syn} and {n_grp}")
+        slots, ng = even(int(rs[-1])), int(rg[-1])
+        if sb + slots > n_slots or gb + ng > n_code:
+            _fail(where, "row_syn" if sb + slots > n_slots else "row_grp",
+                  f"row {p} points past the end of the synapse or group code arrays")
+        _check_codes(a, p, rs, rg, gb, where)
+        _check_targets(a, p, sb, int(rs[-1]), int(ps[p + 1] - ps[p]), where)
+        sb, gb = sb + slots, gb + ng
+    if sb != n_slots or gb != n_code:
+        _fail(where, "row_syn", f"partitions hold {sb} synapse slots and {gb} code bytes, the "
+              f"arrays {n_slots} and {n_code}")
 
 
-def _check_counts(a: dict, p: int, rs: np.ndarray, rg: np.ndarray, gb: int,
-                  where: str) -> None:
-    ng = int(rg[-1])
-    cs = np.zeros(ng + 1, np.int64)
-    np.cumsum(a["g_count"][gb:gb + ng], out=cs[1:])
-    if not np.array_equal(cs[rg], rs):
-        _fail(where, "g_count", f"the group counts of partition {p} do not add up to its "
-              "row pointers (row_syn)")
+def _check_codes(a: dict, p: int, rs: np.ndarray, rg: np.ndarray, gb: int,
+                 where: str) -> None:
+    """Partition p's codes (``rg`` inside ``g_code`` from ``gb`` on: checked by the caller)
+    decode row by row into the synapses of ``rs``, with gains inside gain_value."""
+    row, err = check_partition_codes(a["g_code"], gb, rg, rs, a["gain_value"].size,
+                                     MAX_DELAY_STEPS)
+    if err == 5:
+        _fail(where, "g_code", f"the codes of row {row} of partition {p} count other "
+              f"synapses than its row pointers (row_syn: {rs[row + 1] - rs[row]})")
+    if err != 0:
+        _fail(where, "g_code", f"the codes of row {row} of partition {p} (bytes "
+              f"{gb + rg[row]} to {gb + rg[row + 1]}) {ROW_ERRORS[err]}")
 
 
-def _check_local_index(a: dict, p: int, sb: int, ns: int, size: int, where: str) -> None:
-    if ns == 0:
+@njit(cache=True, nogil=True)
+def _first_target_outside(s_index, first, stop, size):
+    """The first synapse slot in [first, stop) whose target is >= size, or -1."""
+    for k in range(first, stop):
+        if target_at(s_index, k) >= size:
+            return k
+    return -1
+
+
+def _check_targets(a: dict, p: int, sb: int, ns: int, size: int, where: str) -> None:
+    """The targets of partition p's ``ns`` synapses (slots from ``sb`` on; the padding slot
+    is never read) lie inside the partition. 12-bit targets always fit 4,096 neurons."""
+    if ns == 0 or size >= MAX_TARGETS:
         return
-    local = a["s_index"][sb:sb + ns]
-    if int(local.max()) >= size:
-        i = sb + int(np.flatnonzero(local >= size)[0])
-        _fail(where, "s_index", f"entry {i} is {int(a['s_index'][i])}, outside partition "
-              f"{p} (size {size})")
+    k = _first_target_outside(a["s_index"], sb, sb + ns, size)
+    if k >= 0:
+        _fail(where, "s_index", f"synapse slot {k} targets neuron "
+              f"{int(target_at(a['s_index'], k))}, outside partition {p} (size {size})")
 
 
 def check_arrays(a: dict, profile: Profile, populations: list[dict], where: str) -> None:
@@ -162,5 +183,4 @@ def check_arrays(a: dict, profile: Profile, populations: list[dict], where: str)
     check_partitions(a, populations, where)
     check_neurons(a, profile, where)
     check_drives(a, where)
-    check_groups(a, where)
     check_rows(a, where)

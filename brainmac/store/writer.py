@@ -1,8 +1,8 @@
 """Write a store: compile partition by partition, straight to disk, then rename into place.
 
 Peak memory is a few partitions' synapses (``threads`` being built plus the one being
-written), never the network's: each partition's groups and synapses are appended to the
-``.npy`` files as soon as it is built (see :mod:`brainmac.store.npyio`), and its row
+written), never the network's: each partition's group codes and synapses are appended to
+the ``.npy`` files as soon as it is built (see :mod:`brainmac.store.npyio`), and its row
 pointers are one row of the (P, N+1) row arrays, appended in partition order.
 
 Atomicity: everything is written into ``.<name>.partial-<pid>`` next to the target, every
@@ -17,26 +17,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE, Compiler
+from brainmac.compile.codes import count_groups
+from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE, Compiler, built_in_order
 from brainmac.errors import ConfigError
 from brainmac.network import Network
 from brainmac.store import layout
 from brainmac.store.npyio import CHECKSUM, AppendFile, write_array
 
 FORMAT = "brainmac-store"
-#: The newest format this brainmac writes and reads. 2: delays in sub-steps (manifest
-#: "substep_bits" > 0), which a version 1 reader would take for steps; stores without
-#: sub-steps are still written as version 1 (:data:`PLAIN_GRID_VERSION`).
-FORMAT_VERSION = 2
-PLAIN_GRID_VERSION = 1
+#: The format this brainmac writes and the only one it reads. 1 and 2 stored the group
+#: layout (g_delay, g_gain, g_count, 16-bit targets; 2 added delays in sub-steps); 3 is the
+#: compact layout of ``brainmac.compile.codes`` (12-bit targets, one-byte group codes).
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 PARTIAL_MARK = ".partial-"
 _OLD_MARK = ".old-"
@@ -74,8 +72,8 @@ def write_store(net: Network, path: str | os.PathLike, profile: str = "seed",
     with _staging(target, overwrite) as tmp:
         entries, counts = _write_partitions(compiler, tmp, max(1, int(threads)), progress)
         arrays, drive_report = compiler.neuron_arrays()
-        arrays["syn_base"] = _exclusive_cumsum(counts[:, 0])
-        arrays["grp_base"] = _exclusive_cumsum(counts[:, 1])
+        arrays["syn_base"] = _exclusive_cumsum(counts[:, SLOTS])
+        arrays["grp_base"] = _exclusive_cumsum(counts[:, CODE_BYTES])
         for name, values in arrays.items():
             entries[name] = write_array(tmp / f"{name}.npy", _typed(name, values, compiler))
         manifest = _manifest(compiler, entries, drive_report, partition_size, counts)
@@ -98,34 +96,32 @@ def _typed(name: str, values: np.ndarray, compiler: Compiler) -> np.ndarray:
     return np.asarray(values)
 
 
-def _built_in_order(compiler: Compiler, threads: int) -> Iterator:
-    """The partitions in order, at most ``threads`` being built at a time."""
-    n_parts = compiler.n_partitions
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending: deque = deque()
-        next_p = 0
-        while next_p < n_parts or pending:
-            while next_p < n_parts and len(pending) < threads:
-                pending.append(pool.submit(compiler.build_partition, next_p))
-                next_p += 1
-            yield pending.popleft().result()
+#: Columns of the per-partition counts: synapse slots (even: the padding included), code
+#: bytes, synapses, groups.
+SLOTS, CODE_BYTES, SYNAPSES, GROUPS = range(4)
 
 
 def _write_partitions(compiler: Compiler, tmp: Path, threads: int, progress):
-    """Append every partition's rows, groups and synapses; returns entries and counts."""
+    """Append every partition's rows, group codes and synapses; returns the entries and
+    the counts (P, 4) int64 (columns :data:`SLOTS` ... :data:`GROUPS`)."""
     n_parts, n_neurons = compiler.n_partitions, compiler.net.n_neurons
     files = {name: AppendFile(tmp / f"{name}.npy",
                               layout.expected_dtype(name, compiler.profile))
              for name in layout.STREAMED}
-    counts = np.zeros((n_parts, 2), np.int64)
+    counts = np.zeros((n_parts, 4), np.int64)
+    built = built_in_order(compiler.build_partition, 0, n_parts, threads)
     try:
-        for p, part in enumerate(_built_in_order(compiler, threads)):
+        for p in range(n_parts):  # not enumerate: its cached tuple would hold a partition
+            part = next(built)
             for name in layout.STREAMED:
                 files[name].append(getattr(part, name))
-            counts[p] = part.s_index.size, part.g_delay.size
+            counts[p] = (part.s_value.size, part.g_code.size, part.n_synapses,
+                         count_groups(part.g_code))
+            del part
             if progress is not None:
                 progress(p + 1, n_parts)
     except BaseException:
+        built.close()  # waits for the builds in flight
         for f in files.values():
             f.abandon()
         raise
@@ -140,18 +136,19 @@ def _manifest(compiler: Compiler, entries: dict, drive_report: list, partition_s
     missing = set(layout.ARRAYS) - set(entries)
     if missing:
         raise RuntimeError(f"the compiler made no array {sorted(missing)}")
-    n_syn = int(counts[:, 0].sum())
+    n_syn = int(counts[:, SYNAPSES].sum())
     syn_bytes = sum(int(np.prod(entries[n]["shape"])) * np.dtype(entries[n]["dtype"]).itemsize
                     for n in layout.SYNAPSE_DATA)
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION if compiler.substep_bits else PLAIN_GRID_VERSION,
+        "format_version": FORMAT_VERSION,
         "brainmac_version": __version__,
         "profile": compiler.profile.name, "dt_ms": compiler.dt_ms, "seed": compiler.seed,
         "substep_bits": compiler.substep_bits,
         "partitions": compiler.n_partitions, "partition_size": int(partition_size),
         "neurons": compiler.net.n_neurons, "synapses": n_syn,
-        "groups": int(counts[:, 1].sum()), "synapse_bytes": syn_bytes,
+        "groups": int(counts[:, GROUPS].sum()), "code_bytes": int(counts[:, CODE_BYTES].sum()),
+        "synapse_bytes": syn_bytes,
         "bytes_per_synapse": syn_bytes / max(n_syn, 1), "checksum": CHECKSUM,
         "arrays": {name: entries[name] for name in layout.ARRAYS},
         "model": compiler.manifest(drive_report),

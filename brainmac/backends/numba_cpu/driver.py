@@ -22,8 +22,8 @@ The network tuple (:func:`kernel_arrays`) is ``(neurons, synapses)``:
                 frac_bits, smax, sub_bits, shift, table, drive_sub, random_sub)
     where    table (P, 4, 2**k), drive_sub (P, 2), random_sub (P,) are the sub-step tables
              (``substep.partition_tables``; one entry with k = 0)
-    synapses = (syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index,
-                s_value, gain_value, gain_receptor)
+    synapses = (syn_base, grp_base, row_syn, row_grp, g_code, s_index, s_value,
+                gain_value, gain_receptor)   (layout: ``brainmac.compile.codes``)
 """
 
 import os
@@ -111,8 +111,8 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
     empty_counters`)."""
     ring = state[4]
     neurons, synapses = net
-    (syn_base, grp_base, row_syn, row_grp, g_delay, g_gain, g_count, s_index, s_value,
-     gain_value, gain_receptor) = synapses
+    (syn_base, grp_base, row_syn, row_grp, g_code, s_index, s_value, gain_value,
+     gain_receptor) = synapses
     part_start = neurons[0]
     sat, events = counters
     ptr, parts = schedule
@@ -129,8 +129,8 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
             if m > 0:
                 events[p, 0] += deliver_partition(
                     p, spike_gid, spike_slot, spike_sub, m, queues, ring, n_total, n_slots,
-                    part_start, syn_base, grp_base, row_syn, row_grp, g_delay, g_gain,
-                    g_count, s_index, s_value, gain_value, gain_receptor, sub_bits, table)
+                    part_start, syn_base, grp_base, row_syn, row_grp, g_code, s_index,
+                    s_value, gain_value, gain_receptor, sub_bits, table)
             if d > 0:
                 step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf,
                                sample_gid, sample_part, samples, sat)
@@ -221,15 +221,15 @@ def balance(owned, cost, n_workers: int) -> tuple[np.ndarray, np.ndarray]:
     return ptr, parts.astype(np.int64)
 
 
-def schedule(owned, part_start, syn_base, n_synapses, events, steps_done, threads):
+def schedule(owned, part_start, synapses, events, steps_done, threads):
     """The balanced schedule of the owned partitions for ``threads`` workers; the cost of a
-    partition is its neurons plus its events per step (counted so far, else a prior)."""
+    partition is its neurons plus its events per step (counted so far, else a prior from
+    its ``synapses`` (P,))."""
     sizes = np.diff(part_start).astype(np.float64)
     if steps_done > 0:
         per_step = events / steps_done
     else:
-        syn = np.diff(np.append(syn_base, n_synapses)).astype(np.float64)
-        per_step = syn * PRIOR_EVENTS_PER_SYNAPSE_STEP
+        per_step = np.asarray(synapses, np.float64) * PRIOR_EVENTS_PER_SYNAPSE_STEP
     cost = sizes + EVENT_COST * per_step
     return balance(owned, cost, int(threads))
 
@@ -284,17 +284,6 @@ def flush_all(queues, ring, part_start, sub_bits, table):
     for p in range(part_start.size - 1):
         flush_partition(p, queues, ring, n_total, part_start[p],
                         part_start[p + 1] - part_start[p], sub_bits, table)
-
-
-@njit(cache=True, nogil=True)
-def mean_delay(g_delay, g_count):
-    """The mean delay (steps) over synapses."""
-    total = 0.0
-    n = 0
-    for g in range(g_delay.size):
-        total += g_delay[g] * np.float64(g_count[g])
-        n += g_count[g]
-    return total / max(n, 1)
 
 
 def spike_capacity_per_neuron(chunk: int, min_ref_steps: int) -> int:
@@ -365,10 +354,10 @@ def pool_page_cap(budget_bytes: int | None, n_partitions: int, ring_dtype) -> in
     return max(int(budget_bytes) // (max(n_partitions, 1) * page_bytes), 4)
 
 
-def queue_pages(syn_base, n_synapses: int, delay_steps: float, dt_ms: float) -> np.ndarray:
-    """Pages per partition for the events in flight (synapses x QUEUE_RATE_HZ x mean delay),
-    with 2x headroom. A guess: a dry pool costs speed, never correctness."""
-    syn = np.diff(np.append(syn_base, n_synapses)).astype(np.float64)
+def queue_pages(synapses, delay_steps: float, dt_ms: float) -> np.ndarray:
+    """Pages per partition for the events in flight (its ``synapses`` (P,) x QUEUE_RATE_HZ x
+    mean delay), with 2x headroom. A guess: a dry pool costs speed, never correctness."""
+    syn = np.asarray(synapses, np.float64)
     in_flight = syn * QUEUE_RATE_HZ * dt_ms * 1e-3 * max(delay_steps, 1.0)
     return (2.0 * in_flight / PAGE).astype(np.int64) + 4
 
@@ -435,9 +424,8 @@ def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int, net=None) -
     neurons = (a["part_start"], mult, const, a["levels"], a["ref_steps"], a["model_code"], thr,
                count_win, bounds, weight, a["drive_receptor"], window, np.uint64(key),
                np.int64(frac_bits), np.int64(state_max), *sub)
-    synapses = (a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], a["g_delay"],
-                a["g_gain"], a["g_count"], a["s_index"], a["s_value"], a["gain_value"],
-                a["gain_receptor"])
+    synapses = (a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], a["g_code"],
+                a["s_index"], a["s_value"], a["gain_value"], a["gain_receptor"])
     return neurons, synapses
 
 

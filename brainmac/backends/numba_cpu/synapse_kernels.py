@@ -47,11 +47,14 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from brainmac.compile.codes import target_at
+
 PAGE = 256  # events per queue page
 _PAGE = np.uint64(PAGE)
 _ONE = np.uint64(1)
 LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 8) x 8)
 _U7 = np.uint64(LANES - 1)
+_U3, _U4, _U8, _U15, _U16 = (np.uint64(x) for x in (3, 4, 8, 15, 16))
 QSHIFT = 17  # bits of receptor * size + target (size <= 2**16); q sits above them
 _QSHIFT = np.uint64(QSHIFT)
 _IDX_MASK = np.uint32((1 << QSHIFT) - 1)
@@ -75,33 +78,57 @@ def prefetch(typingctx, arr, index):
     return sig, codegen
 
 
+#: Bytes of s_index under lane i of a vector of 8 12-bit targets from slot k (even or odd
+#: k), relative to byte 3k >> 1; the target is (lo | hi << 8) >> shift & 0xFFF.
+_LO = ((0, 1, 3, 4, 6, 7, 9, 10), (0, 2, 3, 5, 6, 8, 9, 11))
+_SHIFT = ((0, 4) * 4, (4, 0) * 4)
+
+
 @intrinsic
 def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv):
-    """``ev_idx[e:e+LANES] = off + s_index[k:k+LANES]`` and ``ev_val[e:e+LANES] =
-    s_value[k:k+LANES] * gv``: one vector load, widening, operation and store each, with
-    the scalar code's arithmetic lane by lane (integers wrap to the ring type, floats in the
-    ring's precision). The caller guarantees that both ranges are inside their arrays."""
+    """``ev_idx[e:e+LANES] = off + targets of slots k .. k+LANES-1`` (12-bit, packed in the
+    bytes ``s_index``) and ``ev_val[e:e+LANES] = s_value[k:k+LANES] * gv``: one 16-byte load,
+    two byte shuffles, shifts and a mask for the targets, one vector load, widening, multiply
+    and store for the values, with the scalar code's arithmetic lane by lane (integers wrap
+    to the ring type, floats in the ring's precision). The caller guarantees that both
+    ranges, and the 16 bytes from ``3k >> 1``, are inside their arrays."""
     sig = types.void(ev_idx, ev_val, e, s_index, s_value, k, off, gv)
 
     def codegen(context, builder, signature, args):
         a_idx, a_val, v_e, a_si, a_sv, v_k, v_off, v_gv = args
         t_idx, t_val, _, t_si, t_sv, _, t_off, t_gv = signature.args
+        i8, i32 = ir.IntType(8), ir.IntType(32)
 
-        def vector_at(aryty, value, index, elem):
+        def vector_at(aryty, value, index, elem, lanes=LANES):
             ary = context.make_array(aryty)(context, builder, value)
             return builder.bitcast(builder.gep(ary.data, [index]),
-                                   ir.VectorType(elem, LANES).as_pointer())
+                                   ir.VectorType(elem, lanes).as_pointer())
 
         def splat(value, elem):
             vec = ir.VectorType(elem, LANES)
-            one = builder.insert_element(ir.Constant(vec, ir.Undefined), value,
-                                         ir.IntType(32)(0))
-            zeros = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+            one = builder.insert_element(ir.Constant(vec, ir.Undefined), value, i32(0))
+            zeros = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
             return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), zeros)
 
-        e_idx, e_si = context.get_data_type(t_idx.dtype), context.get_data_type(t_si.dtype)
-        x = builder.load(vector_at(t_si, a_si, v_k, e_si), align=1)
-        x = builder.zext(x, ir.VectorType(e_idx, LANES))
+        e_idx = context.get_data_type(t_idx.dtype)
+        vec_idx = ir.VectorType(e_idx, LANES)
+        byte = builder.lshr(builder.mul(v_k, v_k.type(3)), v_k.type(1))
+        raw = builder.load(vector_at(t_si, a_si, byte, i8, 16), align=1)
+        undef16 = ir.Constant(ir.VectorType(i8, 16), ir.Undefined)
+
+        def unpack(parity):
+            lo = builder.shuffle_vector(raw, undef16, ir.Constant(
+                ir.VectorType(i32, LANES), list(_LO[parity])))
+            hi = builder.shuffle_vector(raw, undef16, ir.Constant(
+                ir.VectorType(i32, LANES), [x + 1 for x in _LO[parity]]))
+            word = builder.or_(builder.zext(lo, vec_idx),
+                               builder.shl(builder.zext(hi, vec_idx),
+                                           ir.Constant(vec_idx, [8] * LANES)))
+            word = builder.lshr(word, ir.Constant(vec_idx, list(_SHIFT[parity])))
+            return builder.and_(word, ir.Constant(vec_idx, [0xFFF] * LANES))
+
+        odd = builder.trunc(v_k, ir.IntType(1))
+        x = builder.select(odd, unpack(1), unpack(0))
         x = builder.add(x, splat(builder.trunc(v_off, e_idx), e_idx))
         builder.store(x, vector_at(t_idx, a_idx, v_e, e_idx), align=1)
 
@@ -131,16 +158,15 @@ def prefetch_range(arr, a, b):
 
 
 @njit(inline="always", cache=True)
-def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_delay, g_gain, g_count, s_index, s_value):
-    """Prefetch the groups and synapses of row j in partition p (its pointers are cached)."""
-    g0, g1 = gb + row_grp[p, j], gb + row_grp[p, j + 1]
-    if g0 == g1:
+def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_code, s_index, s_value):
+    """Prefetch the codes, targets and weights of row j in partition p (its pointers are
+    cached)."""
+    c0, c1 = gb + row_grp[p, j], gb + row_grp[p, j + 1]
+    if c0 == c1:
         return
     k0, k1 = sb + row_syn[p, j], sb + row_syn[p, j + 1]
-    prefetch_range(g_delay, g0, g1)
-    prefetch_range(g_gain, g0, g1)
-    prefetch_range(g_count, g0, g1)
-    prefetch_range(s_index, k0, k1)
+    prefetch_range(g_code, c0, c1)
+    prefetch_range(s_index, (_U3 * k0) >> _ONE, (_U3 * k1 + _ONE) >> _ONE)
     prefetch_range(s_value, k0, k1)
 
 
@@ -204,14 +230,15 @@ def new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, ring, n_total,
-                      n_slots, part_start, syn_base, grp_base, row_syn, row_grp, g_delay,
-                      g_gain, g_count, s_index, s_value, gain_value, gain_receptor, sub_bits,
-                      table):
+                      n_slots, part_start, syn_base, grp_base, row_syn, row_grp, g_code,
+                      s_index, s_value, gain_value, gain_receptor, sub_bits, table):
     """Queue every synapse of partition p whose row spiked; returns the events queued.
 
-    ``spike_slot[s]`` is the ring slot of spike s's step and ``spike_sub[s]`` its offset
-    (0 with sub_bits = 0); a group's delay is in sub-steps then (module doc). Indices are
-    unsigned where they come from memory (numba then emits no negative-index wraparound).
+    A row's group codes (``brainmac.compile.codes``) are read in order, with a running
+    (gain, delay). ``spike_slot[s]`` is the ring slot of spike s's step and ``spike_sub[s]``
+    its offset (0 with sub_bits = 0); delays are in sub-steps then (module doc). Indices
+    are unsigned where they come from memory (numba then emits no negative-index
+    wraparound).
     """
     ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
     n0 = part_start[p]
@@ -221,57 +248,72 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
     fill_p = fill[p]
     tail_p = tail[p]
     row_syn_p, row_grp_p = row_syn[p], row_grp[p]
-    n_syn = _U(s_index.size)
+    n_syn = _U(s_value.size)
+    n_bytes = _U(s_index.size)
+    slots = _U(n_slots)
     k_bits = _U(sub_bits)
     q_mask = (_ONE << k_bits) - _ONE
     events = 0
     for s in range(n_spikes):
         # the data of later spikes is fetched while this one is queued: row pointers two
-        # spikes ahead, groups and synapses one ahead
+        # spikes ahead, codes and synapses one ahead
         if s + 2 < n_spikes:
             prefetch(row_syn_p, spike_gid[s + 2])
             prefetch(row_grp_p, spike_gid[s + 2])
         if s + 1 < n_spikes:
-            prefetch_row(p, spike_gid[s + 1], sb, gb, row_syn, row_grp, g_delay, g_gain,
-                         g_count, s_index, s_value)
+            prefetch_row(p, spike_gid[s + 1], sb, gb, row_syn, row_grp, g_code, s_index,
+                         s_value)
         j = _U(spike_gid[s])
-        g0 = gb + row_grp[p, j]
-        g1 = gb + row_grp[p, j + _ONE]
-        if g0 == g1:
-            continue
-        t_slot = spike_slot[s]
+        c = gb + row_grp_p[j]
+        c1 = gb + row_grp_p[j + _ONE]
+        t_slot = _U(spike_slot[s])
         sub = _U(spike_sub[s])
-        k = sb + row_syn[p, j]
-        for g in range(g0, g1):
-            gi = _U(g_gain[g])
-            gv = gain_value[gi]
-            late = _U(g_delay[g]) + sub  # sub-steps from the spike's step start, minus 1
+        k = sb + row_syn_p[j]
+        delay = _U(0)
+        rec_off = _U(0)
+        gv = gain_value[0]
+        while c < c1:
+            code = _U(g_code[c])
+            c += _ONE
+            count = code & _U15
+            step = code >> _U4
+            if count == _U(0):
+                if step == _U(0):  # a new gain: two bytes follow, the delay starts over
+                    gi = _U(g_code[c]) | (_U(g_code[c + _ONE]) << _U8)
+                    c += _U(2)
+                    gv = gain_value[gi]
+                    rec_off = _U(gain_receptor[gi] * size)
+                    delay = _U(0)
+                else:
+                    delay += _ONE << (step + _U3)
+                continue
+            delay += step
+            late = delay + sub  # sub-steps from the spike's step start, minus 1
             left = q_mask - (late & q_mask)  # sub-steps of the arrival step left
-            off = _U(gain_receptor[gi] * size) + (left << _QSHIFT)
+            off = rec_off + (left << _QSHIFT)
             slot = t_slot + (late >> k_bits)
-            if slot >= n_slots:
-                slot -= n_slots
-            slot = _U(slot)
-            c = _U(g_count[g])
-            events += g_count[g]
+            if slot >= slots:
+                slot -= slots
+            events += np.int64(count)
             n = _U(fill_p[slot])
-            c8 = (c + _U7) & ~_U7
-            if n + c8 <= _PAGE and k + c8 <= n_syn:  # the group fits the last page
-                e = _U(tail_p[slot]) * _PAGE + n
+            c8 = (count + _U7) & ~_U7
+            last_byte = ((_U3 * (k + c8 - _U(LANES))) >> _ONE) + _U16
+            if n + c8 <= _PAGE and k + c8 <= n_syn and last_byte <= n_bytes:
+                e = _U(tail_p[slot]) * _PAGE + n  # the group fits the last page
                 for q in range(0, c8, LANES):  # whole vectors: no branch per event
                     copy_lanes(ev_idx, ev_val, e + q, s_index, s_value, k + q, off, gv)
-                fill_p[slot] = n + c  # the events past c are overwritten later
+                fill_p[slot] = n + count  # the events past count are overwritten later
             else:
-                for q in range(c):
+                for q in range(count):
                     n = _U(fill_p[slot])
                     if n == _PAGE:
                         new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table)
                         n = _U(0)
                     e = _U(tail_p[slot]) * _PAGE + n
-                    ev_idx[e] = off + s_index[k + q]
+                    ev_idx[e] = off + target_at(s_index, k + q)
                     ev_val[e] = s_value[k + q] * gv
                     fill_p[slot] = n + 1
-            k += c
+            k += count
     return events
 
 
