@@ -151,9 +151,9 @@ def encode_uniform_rows(row_key, n_delays, starts, row_grp):
     for i in range(starts.size - 1):
         row_grp[i] = n
         m = starts[i + 1] - starts[i]
-        if m > 0:
-            step = row_key[i] % n_delays
-            n += 3 + _delay_codes(step, empty, 0)[0] + (m + MAX_COUNT - 1) // MAX_COUNT
+        if m > 0:  # gain code, the steps to the row's delay, one code per 15 synapses
+            delay = row_key[i] % n_delays
+            n += 3 + _delay_codes(delay, empty, 0)[0] + (m + MAX_COUNT - 1) // MAX_COUNT
     row_grp[starts.size - 1] = n
     out = np.empty(n, np.uint8)
     for i in range(starts.size - 1):
