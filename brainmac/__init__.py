@@ -4,9 +4,13 @@
 >>> net = bm.Network()
 """
 
-from brainmac import models, network
-from brainmac.errors import CapacityError, ConfigError, StoreError
-from brainmac.network import (
+from brainmac._cpu import prefer_wide_vectors
+
+prefer_wide_vectors()  # before anything imports numba
+
+from brainmac import models, network  # noqa: E402
+from brainmac.errors import CapacityError, ConfigError, StoreError  # noqa: E402
+from brainmac.network import (  # noqa: E402
     AllToAll,
     DCDrive,
     Explicit,
