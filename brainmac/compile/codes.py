@@ -50,8 +50,8 @@ GAIN_CODE = 0  # the code that sets the gain (two bytes follow)
 MAX_GAINS = 1 << 16
 
 
-def even(n: int) -> int:
-    """``n`` rounded up to an even number of synapse slots."""
+def even(n):
+    """``n`` (an int or an integer array) rounded up to an even number of synapse slots."""
     return n + (n & 1)
 
 

@@ -256,7 +256,7 @@ def assemble_partitions(compiler: Compiler, owned: tuple[int, int], synapses: np
     and their bases (ARRAY_DOCS)."""
     first, stop = owned
     n_parts = compiler.n_partitions
-    slots = np.array([even(int(n)) for n in synapses], np.int64)
+    slots = even(np.asarray(synapses, np.int64))
     inside = (np.arange(n_parts) >= first) & (np.arange(n_parts) < stop)
     slots = np.where(inside, slots, 0)
     n_slots = int(slots.sum())
