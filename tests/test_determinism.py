@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from conftest import small_delta_network, small_exp_network
 
+from brainmac import models
 from brainmac.compile import compile_network
+from brainmac.compile.compiler import Compiler
 from brainmac.engine import Simulator
 
 STEPS_MS = 80.0
@@ -37,6 +39,21 @@ def test_partitions_and_threads_do_not_change_spikes(make, profile):
             np.testing.assert_array_equal(a, b)
 
 
+def test_quantization_report_does_not_depend_on_build_order():
+    """Threads and MPI ranks finish partitions in any order; the manifest's float error
+    means must not change in the last bit with it."""
+    def report(order):
+        compiler = Compiler(models.build("brunel", order=50), partition_size=17)
+        for p in order:
+            compiler.build_partition(p)
+        return compiler.manifest([])["quantization"]
+
+    n_partitions = Compiler(models.build("brunel", order=50), partition_size=17).n_partitions
+    forward = report(range(n_partitions))
+    assert forward == report(reversed(range(n_partitions)))
+    assert forward == report(np.random.default_rng(5).permutation(n_partitions))
+
+
 def test_run_can_continue_in_pieces(exp_net):
     whole = run(small_exp_network, "seed", 64, 2, splits=1)
     pieces = run(small_exp_network, "seed", 64, 2, splits=4)
@@ -54,7 +71,9 @@ _CHILD = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from conftest import small_exp_network
+from brainmac import models
 from brainmac.compile import compile_network
+from brainmac.compile.compiler import Compiler
 from brainmac.engine import Simulator
 sim = Simulator(compile_network(small_exp_network(), "seed", 0.1, seed=3, partition_size=20),
                 threads={threads})

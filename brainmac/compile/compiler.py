@@ -107,21 +107,37 @@ def _tally_block(value, weight, gain_index, lsb, count, sum_rel, max_rel, clippe
 
 
 class _QuantizationTally:
-    """Sums of the relative weight error per gain index, merged over partitions."""
+    """Sums of the relative weight error per gain index, merged over partitions.
 
-    def __init__(self, n_gains: int) -> None:
+    The float error sums are kept per partition, shape (P, n_gains), and added up in
+    partition order only when read (:meth:`mean_rel`): the report is then the same bit
+    for bit whatever order threads or MPI ranks built the partitions in (a rank's
+    all-reduce adds zeros to the rows it did not build). Counts and maxima are exact
+    in any order.
+    """
+
+    def __init__(self, n_partitions: int, n_gains: int) -> None:
         self.lock = threading.Lock()
         self.count = np.zeros(n_gains, np.int64)
-        self.sum_rel = np.zeros(n_gains)
+        self.sum_rel = np.zeros((n_partitions, n_gains))
         self.max_rel = np.zeros(n_gains)
         self.clipped = np.zeros(n_gains, np.int64)
 
-    def add(self, value: np.ndarray, weight: np.ndarray, gain_index: np.ndarray,
-            lsb: np.ndarray) -> None:
-        """Tally synapses: stored values, float weights and gain indices, shape (n,) each."""
+    def add(self, partition: int, value: np.ndarray, weight: np.ndarray,
+            gain_index: np.ndarray, lsb: np.ndarray) -> None:
+        """Tally synapses of ``partition``: stored values, float weights and gain
+        indices, shape (n,) each."""
         with self.lock:
-            _tally_block(value, weight, gain_index, lsb, self.count, self.sum_rel,
-                         self.max_rel, self.clipped)
+            _tally_block(value, weight, gain_index, lsb, self.count,
+                         self.sum_rel[partition], self.max_rel, self.clipped)
+
+    def mean_rel(self, gain_index: int) -> float:
+        """Mean relative weight error of one gain index (0 where it has no synapses)."""
+        count = int(self.count[gain_index])
+        total = 0.0
+        for row in self.sum_rel:  # partition order, never a pairwise or vector sum
+            total += float(row[gain_index])
+        return total / count if count else 0.0
 
 
 SUB_BLOCK_SYNAPSES = 1 << 21  # synapses generated at once: bounds the float temporaries
@@ -172,7 +188,8 @@ def _fill_posts(first, k, out):
         out[j * k:(j + 1) * k] = first + j
 
 
-def _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at, lsb, tally):
+def _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at, lsb, tally,
+                       partition):
     """:func:`_put_block` for a uniform projection (:func:`_is_uniform`): only the
     presynaptic ids (and stochastic rounding's uniforms) are drawn; weight, delay and gain
     come from generating one post, values from :func:`generate`'s own rounding functions."""
@@ -194,11 +211,11 @@ def _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at,
         to_round, uniforms = _stochastic_rounding(plan, lo, hi, offsets, weight)
         step = np.broadcast_to(plan.lsb[gain[:1] - 2 * plan.index], size)
         c_value[:] = quantize(to_round, step, profile, uniforms)
-    tally.add(c_value, weight, gain, lsb)
+    tally.add(partition, c_value, weight, gain, lsb)
 
 
-def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, dt_ms,
-                     n_gains, lsb, tally):
+def _build_partition(net, plans, partition, p_start, p_stop, pop_index, offsets, profile,
+                     dt_ms, n_gains, lsb, tally):
     """Generate the partition's synapses block by block into compact columns
     (pre int32, post uint16, value, delay uint16, gain uint16), then pack them."""
     first = offsets[net.populations[pop_index].name]
@@ -212,12 +229,12 @@ def _build_partition(net, plans, p_start, p_stop, pop_index, offsets, profile, d
     for plan, lo, hi, size in blocks:
         if _is_uniform(plan):
             _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at, lsb,
-                               tally)
+                               tally, partition)
             at += size
             continue
         block = generate(plan, lo, hi, profile, dt_ms)
         _check_delays(plan, block.delay)
-        tally.add(block.value, block.weight, block.gain_index, lsb)
+        tally.add(partition, block.value, block.weight, block.gain_index, lsb)
         _put_block(block.pre, block.post, block.delay, block.gain_index, p_start, at,
                    c_pre, c_post, c_delay, c_gain)
         c_value[at:at + size] = block.value
@@ -411,7 +428,7 @@ def _quantization_report(plans: list[ProjectionPlan], tally: _QuantizationTally)
                 else "delta", "synapses": int(tally.count[gi]),
                 "gain_exponent": int(plan.gain_exponent[receptor]),
                 "weight_step": float(plan.lsb[receptor]),
-                "mean_rel_error": float(tally.sum_rel[gi] / tally.count[gi]),
+                "mean_rel_error": tally.mean_rel(gi),
                 "max_rel_error": float(tally.max_rel[gi]),
                 "clipped": int(tally.clipped[gi])})
     return report
@@ -447,7 +464,7 @@ class Compiler:
             self.gain_value[2 * plan.index: 2 * plan.index + 2] = 2.0 ** plan.gain_exponent
             self.gain_receptor[2 * plan.index + 1] = 1 if plan.exp_target else 0
         self.part_start, self.part_pop = partition_bounds(net, partition_size)
-        self.tally = _QuantizationTally(self.n_gains)
+        self.tally = _QuantizationTally(self.n_partitions, self.n_gains)
 
     @property
     def n_partitions(self) -> int:
@@ -468,7 +485,7 @@ class Compiler:
 
     def build_partition(self, p: int) -> PartitionSynapses:
         """Generate, quantize and pack the synapses onto partition ``p`` (thread-safe)."""
-        return _build_partition(self.net, self.plans, int(self.part_start[p]),
+        return _build_partition(self.net, self.plans, p, int(self.part_start[p]),
                                 int(self.part_start[p + 1]), int(self.part_pop[p]),
                                 self.net.offsets(), self.profile, self.dt_ms, self.n_gains,
                                 self.lsb, self.tally)
