@@ -245,7 +245,10 @@ def run_steps(t0, n_steps, chunk, cap, schedule, state, acc, queues, net, buf, r
     owned = (0, part_start.size - 1)
     padded = empty_counters(part_start.size - 1)
     n_rec = 0
-    m = 0
+    # np.int64(0), not 0: a literal argument makes numba compile chunk_region (and all it
+    # calls) once more for that constant, which tripled the cold compile
+    zero = np.int64(0)
+    m = zero
     t = t0
     while t < t0 + n_steps:
         d = min(chunk, t0 + n_steps - t)
@@ -255,7 +258,7 @@ def run_steps(t0, n_steps, chunk, cap, schedule, state, acc, queues, net, buf, r
         n_rec = record_chunk(m, chunk_gid, chunk_step, rec_mask, rec_gid, rec_step, n_rec)
         t += d
     if m > 0:
-        chunk_region(t, 0, t0, cap, m, chunk_gid, chunk_step, schedule, state, acc, queues,
+        chunk_region(t, zero, t0, cap, m, chunk_gid, chunk_step, schedule, state, acc, queues,
                      net, buf, sample_gid, sample_part, samples, padded)
     add_counters(padded, counters)
     return n_rec
@@ -426,6 +429,20 @@ def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int, net=None) -
                np.int64(frac_bits), np.int64(state_max), *sub)
     synapses = (a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], a["g_code"],
                 a["s_index"], a["s_value"], a["gain_value"], a["gain_receptor"])
-    return neurons, synapses
+    return read_only(neurons), read_only(synapses)
+
+
+def read_only(arrays: tuple) -> tuple:
+    """The tuple with every array replaced by a read-only view. The kernels never write
+    the network's arrays; a store maps them read-only, and numba compiles the whole step
+    loop once more (~30 s) for every array type that differs only in that flag, so every
+    network is passed read-only."""
+    out = []
+    for x in arrays:
+        if isinstance(x, np.ndarray):
+            x = x.view()
+            x.flags.writeable = False
+        out.append(x)
+    return tuple(out)
 
 
