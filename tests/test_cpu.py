@@ -38,3 +38,20 @@ def test_the_users_settings_win():
     assert features_after_import(BRAINMAC_WIDE_VECTORS="0") == "unset"
     assert features_after_import(NUMBA_CPU_FEATURES="+avx2") == "+avx2"
     assert features_after_import(NUMBA_CPU_NAME="generic") == "unset"
+
+
+def test_the_step_loop_compiles_without_literal_arguments():
+    """A constant argument (chunk_region(t, 0, ...)) makes numba compile the whole loop
+    once more for that literal: ~20 s per profile on a cold cache."""
+    from numba.core import types
+
+    from brainmac import models
+    from brainmac.backends.numba_cpu import driver
+    from brainmac.compile import compile_network
+    from brainmac.engine import Simulator
+
+    sim = Simulator(compile_network(models.build("brunel", order=20)), threads=1)
+    sim.run(2.0)
+    for kernel in (driver.run_steps, driver.chunk_region):
+        for signature in kernel.signatures:
+            assert not any(isinstance(t, types.Literal) for t in signature), kernel

@@ -63,6 +63,16 @@ def test_layout_covers_every_compiled_array():
     assert set(layout.ARRAYS) == set(ARRAY_DOCS)
 
 
+def test_kernels_see_one_type_for_store_and_memory(store):
+    """numba compiles the whole step loop once per argument type (~30 s): a store's
+    read-only maps and an in-memory network must reach the kernels with the same types."""
+    from numba import typeof
+
+    mem = Simulator(compile_network(brunel_small(), partition_size=PART))
+    disk = Simulator(open_store(store))
+    assert typeof(mem._net_tuple) == typeof(disk._net_tuple)
+
+
 def test_store_equals_in_memory_compile(store):
     mem = compile_network(brunel_small(), partition_size=PART)
     disk = open_store(store, verify=True)

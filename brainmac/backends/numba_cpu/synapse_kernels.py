@@ -241,7 +241,7 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
     its offset; delays are in sub-steps (module doc). ``sub_bits`` None is the plain grid
     (k = 0, delays in steps): numba then compiles a version without the sub-step
     arithmetic, whose fewer live values cut the group loop's register spills (delivery
-    ~20 % faster, interleaved replays of full-scale PD14 spike trains). Indices are
+    ~5 % faster in interleaved replays of microcircuit spike trains). Indices are
     unsigned where they come from memory (numba then emits no negative-index
     wraparound).
     """
