@@ -237,7 +237,6 @@ def spike_trains(compiled, steps: int, rates_hz, seed: int = 5):
 
 def _deliver_loop(sk):
     deliver, drain = sk.deliver_partition, sk.drain_slot
-    grid = getattr(sk, "PLAIN_GRID", np.int64(0))  # k = 0 (older versions: the number)
 
     @njit
     def replay(t0, steps, offsets, gids, store, ring, syn, part_start):
@@ -257,7 +256,7 @@ def _deliver_loop(sk):
                 acc_p[:] = 0  # the update reads and clears its input
                 events += deliver(p, gids[m0:m1], slot[m0:m1], sub[m0:m1], m1 - m0,
                                   queues_, ring, n_total, n_slots, part_start, *syn,
-                                  grid, table)
+                                  np.int64(0), table)
         return events
     return replay
 

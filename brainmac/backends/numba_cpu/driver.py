@@ -40,7 +40,6 @@ from brainmac.backends.numba_cpu.neuron_kernels import (
 )
 from brainmac.backends.numba_cpu.synapse_kernels import (
     PAGE,
-    PLAIN_GRID,
     deliver_partition,
     drain_slot,
     drain_slot_sub,
@@ -112,6 +111,8 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
     empty_counters`)."""
     ring = state[4]
     neurons, synapses = net
+    (syn_base, grp_base, row_syn, row_grp, g_code, s_index, s_value, gain_value,
+     gain_receptor) = synapses
     part_start = neurons[0]
     sat, events = counters
     ptr, parts = schedule
@@ -126,12 +127,10 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
         for r in range(ptr[w], ptr[w + 1]):
             p = parts[r]
             if m > 0:
-                spikes = (p, spike_gid, spike_slot, spike_sub, m, queues, ring, n_total,
-                          n_slots, part_start, *synapses)
-                if sub_bits == 0:  # the plain grid's own version (deliver_partition doc)
-                    events[p, 0] += deliver_partition(*spikes, PLAIN_GRID, table)
-                else:
-                    events[p, 0] += deliver_partition(*spikes, sub_bits, table)
+                events[p, 0] += deliver_partition(
+                    p, spike_gid, spike_slot, spike_sub, m, queues, ring, n_total, n_slots,
+                    part_start, syn_base, grp_base, row_syn, row_grp, g_code, s_index,
+                    s_value, gain_value, gain_receptor, sub_bits, table)
             if d > 0:
                 step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf,
                                sample_gid, sample_part, samples, sat)

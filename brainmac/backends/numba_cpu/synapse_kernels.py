@@ -55,8 +55,6 @@ _ONE = np.uint64(1)
 LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 8) x 8)
 _U7 = np.uint64(LANES - 1)
 _U3, _U4, _U8, _U15, _U16 = (np.uint64(x) for x in (3, 4, 8, 15, 16))
-#: ``sub_bits`` of :func:`deliver_partition` on the plain grid (k = 0): its own version.
-PLAIN_GRID = None
 QSHIFT = 17  # bits of receptor * size + target (size <= 2**16); q sits above them
 _QSHIFT = np.uint64(QSHIFT)
 _IDX_MASK = np.uint32((1 << QSHIFT) - 1)
@@ -238,11 +236,8 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
 
     A row's group codes (``brainmac.compile.codes``) are read in order, with a running
     (gain, delay). ``spike_slot[s]`` is the ring slot of spike s's step and ``spike_sub[s]``
-    its offset; delays are in sub-steps (module doc). ``sub_bits`` None is the plain grid
-    (k = 0, delays in steps): numba then compiles a version without the sub-step
-    arithmetic, whose fewer live values cut the group loop's register spills (delivery
-    ~5 % faster in interleaved replays of microcircuit spike trains). Indices are
-    unsigned where they come from memory (numba then emits no negative-index
+    its offset (0 with sub_bits = 0); delays are in sub-steps then (module doc). Indices
+    are unsigned where they come from memory (numba then emits no negative-index
     wraparound).
     """
     ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
@@ -256,11 +251,7 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
     n_syn = _U(s_value.size)
     n_bytes = _U(s_index.size)
     slots = _U(n_slots)
-    if sub_bits is None:  # pruned at compile time (numba specializes on None)
-        bits = np.int64(0)
-    else:
-        bits = np.int64(sub_bits)
-    k_bits = _U(bits)
+    k_bits = _U(sub_bits)
     q_mask = (_ONE << k_bits) - _ONE
     events = 0
     for s in range(n_spikes):
@@ -297,14 +288,10 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
                     delay += _ONE << (step + _U3)
                 continue
             delay += step
-            if sub_bits is None:
-                off = rec_off
-                slot = t_slot + delay
-            else:
-                late = delay + sub  # sub-steps from the spike's step start, minus 1
-                left = q_mask - (late & q_mask)  # sub-steps of the arrival step left
-                off = rec_off + (left << _QSHIFT)
-                slot = t_slot + (late >> k_bits)
+            late = delay + sub  # sub-steps from the spike's step start, minus 1
+            left = q_mask - (late & q_mask)  # sub-steps of the arrival step left
+            off = rec_off + (left << _QSHIFT)
+            slot = t_slot + (late >> k_bits)
             if slot >= slots:
                 slot -= slots
             events += np.int64(count)
@@ -320,7 +307,7 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
                 for q in range(count):
                     n = _U(fill_p[slot])
                     if n == _PAGE:
-                        new_page(p, slot, queues, ring, n_total, n0, size, bits, table)
+                        new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table)
                         n = _U(0)
                     e = _U(tail_p[slot]) * _PAGE + n
                     ev_idx[e] = off + target_at(s_index, k + q)
