@@ -207,7 +207,8 @@ def test_a_failing_rank_aborts_every_rank(tmp_path):
                         env={"BRAINMAC_TEST_FAIL_RANK": "1"}, timeout=120)
     assert done.returncode != 0
     err = done.stderr
-    assert "error on MPI rank 1 of 2" in err and "failure injected on rank 1" in err, err
+    assert "error on MPI rank 1 of 2" in err and "failure injected on rank 1" in err, \
+        (done.returncode, done.stdout[-2000:], err)
 
 
 TOO_MANY = """
