@@ -170,6 +170,13 @@ def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_code, s_index, s_value):
     prefetch_range(s_value, k0, k1)
 
 
+@njit(inline="always", cache=True)
+def prefetch_page(ev_idx, ev_val, pg):
+    """Prefetch the events of queue page pg."""
+    prefetch_range(ev_idx, pg * PAGE, (pg + 1) * PAGE)
+    prefetch_range(ev_val, pg * PAGE, (pg + 1) * PAGE)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def flush_partition(p, queues, ring, n_total, n0, size, sub_bits, table):
     """Add every queued event of partition p, in order, into the dense ring; empty the
@@ -340,8 +347,11 @@ def drain_slot(p, slot, queues, ring, n_total, n0, size, acc):
     pg = head[p, slot]
     if pg < 0:
         return
+    prefetch_page(ev_idx, ev_val, pg)
     while pg >= 0:
         n = fill[p, slot] if pg == tail[p, slot] else PAGE
+        if nxt[pg] >= 0:
+            prefetch_page(ev_idx, ev_val, nxt[pg])
         for e in range(pg * PAGE, pg * PAGE + n):
             acc[ev_idx[e]] += ev_val[e]
         last = pg
