@@ -196,7 +196,7 @@ def bench_update(versions, repeats: int, steps: int = 10) -> list[dict]:
                                                   32767)
                 net = neu[1:12]
                 block = ver.nk.BLOCK
-                scratch = (np.empty(block, np.uint64), np.empty(block, np.uint32),
+                scratch = (np.empty(2 * block, np.uint64), np.empty(block, np.uint32),
                            np.empty(block, np.int32), np.empty(block, np.bool_))
                 if ver.substep:  # k = 0: the plain-grid sub tuple, no offsets written
                     net = net + (neu[15:20], np.zeros(1, np.int64))

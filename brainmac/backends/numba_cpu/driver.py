@@ -46,7 +46,7 @@ from brainmac.backends.numba_cpu.synapse_kernels import (
     flush_partition,
 )
 from brainmac.compile import substep
-from brainmac.rng import hash3
+from brainmac.rng import GOLDEN, hash3, mix64
 
 #: Every chunk ends in a join that waits for the slowest thread. libgomp (numba's "omp"
 #: layer) busy-waits by default before it sleeps; with more runnable threads than cores
@@ -301,7 +301,7 @@ def empty_buffers(n_neurons: int, n_parts: int, chunk: int, cap: int, sub_bits: 
     spikes' offsets and the counting sort's bins."""
     return (np.empty(n_neurons * cap, np.int64), np.zeros((n_parts, _lines(chunk, 8)), np.int64),
             np.empty(n_neurons * cap, np.int64), np.empty(n_neurons * cap, np.int64),
-            np.empty((n_parts, BLOCK), np.uint64), np.empty((n_parts, BLOCK), np.uint32),
+            np.empty((n_parts, 2 * BLOCK), np.uint64), np.empty((n_parts, BLOCK), np.uint32),
             np.empty((n_parts, BLOCK), np.int32), np.empty((n_parts, BLOCK), np.bool_),
             np.empty(n_neurons * cap, np.int64), np.zeros(n_neurons * cap if sub_bits else 1,
                                                           np.int64),
@@ -389,13 +389,15 @@ def split_coefficients(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_step_words(key) -> None:
-    """The update's strength-reduced hash must equal :func:`brainmac.rng.hash3` (the random
-    streams are part of the results)."""
+    """The update's strength-reduced hash must equal :func:`brainmac.rng.hash3`, and its
+    second word ``mix64(hash3 + GOLDEN)`` (the random streams are part of the results)."""
     for t, b0 in ((0, 0), (7, 4093), (2**32 - 1, 2**31 + 5)):
-        hs, xs = np.empty(3, np.uint64), np.empty(3, np.uint32)
-        step_words(np.uint64(key), np.int64(t), np.int64(b0), 3, hs, xs)
+        hs, xs, h2s = np.empty(3, np.uint64), np.empty(3, np.uint32), np.empty(3, np.uint64)
+        step_words(np.uint64(key), np.int64(t), np.int64(b0), 3, hs, xs, h2s, True)
         expected = [hash3(np.uint64(key), b0 + j, t) for j in range(3)]
-        if list(hs) != expected or list(xs) != [int(h) >> 32 for h in expected]:
+        second = [mix64(np.uint64(h) + GOLDEN) for h in expected]
+        if (list(hs) != expected or list(xs) != [int(h) >> 32 for h in expected]
+                or list(h2s) != second):
             raise RuntimeError("step_words disagrees with rng.hash3")
 
 

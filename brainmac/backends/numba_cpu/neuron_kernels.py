@@ -158,13 +158,16 @@ def poisson_windows(thr: np.ndarray, cdf: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def step_words(key, t, b0, nb, hs, xs):
+def step_words(key, t, b0, nb, hs, xs, h2s, second):
     """``hs[j] = hash3(key, b0 + j, t)``, the random words of neurons [b0, b0+nb) at step t,
-    and ``xs[j]`` their high 32 bits (the Poisson draw).
+    ``xs[j]`` their high 32 bits (the Poisson draw) and, if ``second``, ``h2s[j] =
+    mix64(hs[j] + GOLDEN)`` (lif_exp's current dithers).
 
     hash3 mixes ``key + ((i << 32) | t) * GOLDEN``; as ``t < 2**32`` that is ``key + t * GOLDEN
     + i * (GOLDEN << 32)``, which grows by a constant from one neuron to the next (a vector
-    add instead of a 64-bit multiply).
+    add instead of a 64-bit multiply). The second word is drawn here, in a loop of its own,
+    rather than in the state update: there its two dependent 64-bit multiplies held up
+    every block (19 % of the update's samples on the instruction after the multiply).
     """
     stride = GOLDEN << _S32
     w = np.uint64(key) + np.uint64(t) * GOLDEN + np.uint64(b0) * stride
@@ -173,6 +176,9 @@ def step_words(key, t, b0, nb, hs, xs):
         hs[j] = h
         xs[j] = np.uint32(h >> _S32)
         w += stride
+    if second:
+        for j in range(nb):
+            h2s[j] = mix64(hs[j] + GOLDEN)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -204,7 +210,7 @@ def recount(nb, lo, hi, thr, hs, cnt):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def step_exp(nb, in_ex_slot, in_in_slot, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
-             w_drive, rec_in, frac_bits, smax, hs, cnt, fired):
+             w_drive, rec_in, frac_bits, smax, hs, h2s, cnt, fired):
     """lif_exp: one step of ``nb`` neurons (arrays are views starting at the first);
     spiking ones flagged in ``fired``. ``coef`` = (p22, p21e, p21i, p11e, p11i). Returns
     (spikes, saturations of V, I_ex, I_in)."""
@@ -220,7 +226,7 @@ def step_exp(nb, in_ex_slot, in_in_slot, v, i_ex, i_in, refr, coef, const, level
         in_ex_slot[j] = zero
         in_in_slot[j] = zero
         h = hs[j]
-        h2 = mix64(h + GOLDEN)
+        h2 = h2s[j]
         x, ie, ii, r = widen(v[j]), widen(i_ex[j]), widen(i_in[j]), refr[j]
         xn = round_state(p22 * x + p21e * ie + p21i * ii + const, h & mask, frac_bits)
         x = xn if r == 0 else x
@@ -276,7 +282,7 @@ def step_delta(nb, in_ex_slot, in_in_slot, v, refr, coef, const, levels, ref_ste
 
 @njit(cache=True, nogil=True, _nrt=False)
 def step_exp_sub(nb, acc_0, acc_1, acc_v, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
-                 w_sub, rec_in, frac_bits, shift, smax, hs, cnt, fired, v0s, v1s):
+                 w_sub, rec_in, frac_bits, shift, smax, hs, h2s, cnt, fired, v0s, v1s):
     """lif_exp with sub-step input (module doc): channels ``acc_0`` (I_ex), ``acc_1`` (I_in),
     ``acc_v`` (V) are read and cleared; ``w_sub`` = (the drive's input to its receptor's
     channel, to V) per event. V at the step's start and end (before reset) go to ``v0s``,
@@ -296,7 +302,7 @@ def step_exp_sub(nb, acc_0, acc_1, acc_v, v, i_ex, i_in, refr, coef, const, leve
         acc_1[j] = zero
         acc_v[j] = zero
         h = hs[j]
-        h2 = mix64(h + GOLDEN)
+        h2 = h2s[j]
         x, ie, ii, r = widen(v[j]), widen(i_ex[j]), widen(i_in[j]), refr[j]
         x0 = x
         xn = round_state(p22 * x + p21e * ie + p21i * ii + const + in_v, h & mask, frac_bits)
@@ -403,12 +409,14 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
     (then V, with sub-steps); it is read and cleared. Spikes are written to
     ``spikes[offset:]`` as global neuron ids, ascending, and their sub-step offsets to
     ``subs[offset:]`` (with sub-steps only). ``sub`` is (sub_bits, shift, table, drive_sub,
-    random_sub) (driver.kernel_arrays). ``scratch`` is (hs (BLOCK,) uint64, xs (BLOCK,)
-    uint32, cnt (BLOCK,) int32, fired (BLOCK,) bool, v0s, v1s (BLOCK,) float64), this call's
-    own.
+    random_sub) (driver.kernel_arrays). ``scratch`` is (words (2 BLOCK,) uint64: the first and
+    second random word of each neuron, xs (BLOCK,) uint32, cnt (BLOCK,) int32, fired (BLOCK,)
+    bool, v0s, v1s (BLOCK,) float64), this call's own.
     """
     size = n1 - n0
-    hs, xs, cnt, fired, v0s, v1s = scratch
+    words, xs, cnt, fired, v0s, v1s = scratch
+    hs, h2s = words[:BLOCK], words[BLOCK:]
+    second = model_code[p] == 1
     sub_bits, shift, drive_sub = sub[0], sub[1], sub[3]
     k0 = count_bounds[p, 0]
     lo, hi = np.uint32(count_bounds[p, 1]), np.uint32(count_bounds[p, 2])
@@ -418,7 +426,7 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
     for b0 in range(n0, n1, BLOCK):
         b1 = min(b0 + BLOCK, n1)
         nb = b1 - b0
-        step_words(key, t, b0, nb, hs, xs)
+        step_words(key, t, b0, nb, hs, xs, h2s, second)
         if not on:
             cnt[:nb] = 0
         elif count_events(nb, xs, count_win[p], k0, lo, hi, cnt):
@@ -431,7 +439,7 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
                 n_fired, s_v, s_e, s_i = step_exp_sub(
                     nb, acc_ex, acc_in, acc_v, v[b0:b1], i_ex[b0:b1], i_in[b0:b1],
                     refr[b0:b1], coef[p], const[p], levels[p], ref_steps[p], drive_sub[p],
-                    rec_in, frac_bits, shift, smax, hs, cnt, fired, v0s, v1s)
+                    rec_in, frac_bits, shift, smax, hs, h2s, cnt, fired, v0s, v1s)
             else:
                 n_fired, s_v, s_e, s_i = step_delta_sub(
                     nb, acc_ex, acc_in, v[b0:b1], refr[b0:b1], coef[p], const[p], levels[p],
@@ -449,7 +457,7 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
             n_fired, s_v, s_e, s_i = step_exp(
                 nb, acc_ex, acc_in, v[b0:b1], i_ex[b0:b1], i_in[b0:b1], refr[b0:b1], coef[p],
                 const[p], levels[p], ref_steps[p], drive_weight[p], rec_in, frac_bits, smax, hs,
-                cnt, fired)
+                h2s, cnt, fired)
         else:
             n_fired, s_v, s_e, s_i = step_delta(
                 nb, acc_ex, acc_in, v[b0:b1], refr[b0:b1], coef[p], const[p], levels[p],
