@@ -55,3 +55,24 @@ def test_the_step_loop_compiles_without_literal_arguments():
     for kernel in (driver.run_steps, driver.chunk_region):
         for signature in kernel.signatures:
             assert not any(isinstance(t, types.Literal) for t in signature), kernel
+
+
+def test_step_words_draws_the_update_words_of_rng():
+    """The update's two words per neuron-step are hash3 and mix64(hash3 + GOLDEN), the second
+    only when asked for (lif_exp); the oracle draws them from brainmac.rng."""
+    import numpy as np
+
+    from brainmac.backends.numba_cpu.neuron_kernels import step_words
+    from brainmac.rng import GOLDEN, hash3, mix64
+
+    key, t, b0, n = np.uint64(2**63 + 12345), np.int64(77), np.int64(4000), 300
+    hs, xs = np.empty(n, np.uint64), np.empty(n, np.uint32)
+    h2s = np.zeros(n, np.uint64)
+    step_words(key, t, b0, n, hs, xs, h2s, False)
+    assert not h2s.any()
+    step_words(key, t, b0, n, hs, xs, h2s, True)
+    first = [int(hash3(key, int(b0) + j, int(t))) for j in range(n)]
+    assert [int(h) for h in hs] == first
+    assert [int(x) for x in xs] == [h >> 32 for h in first]
+    assert [int(h) for h in h2s] == [int(mix64(np.uint64((h + int(GOLDEN)) % 2**64)))
+                                     for h in first]

@@ -395,7 +395,7 @@ def check_step_words(key) -> None:
         hs, xs, h2s = np.empty(3, np.uint64), np.empty(3, np.uint32), np.empty(3, np.uint64)
         step_words(np.uint64(key), np.int64(t), np.int64(b0), 3, hs, xs, h2s, True)
         expected = [hash3(np.uint64(key), b0 + j, t) for j in range(3)]
-        second = [mix64(np.uint64(h) + GOLDEN) for h in expected]
+        second = [mix64(np.uint64((int(h) + int(GOLDEN)) % 2**64)) for h in expected]
         if (list(hs) != expected or list(xs) != [int(h) >> 32 for h in expected]
                 or list(h2s) != second):
             raise RuntimeError("step_words disagrees with rng.hash3")
