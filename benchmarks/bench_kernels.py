@@ -272,7 +272,9 @@ def bench_deliver(versions, repeats: int, compiled, steps: int = 10) -> list[dic
         ring = np.zeros(n_slots * 2 * n, compiled.profile.ring_dtype)
         pages = ver.driver.queue_pages(compiled.row_syn[:, -1], compiled.delay_stats()[2],
                                        compiled.dt_ms)
-        store = (ver.driver.empty_queues(pages, n_slots, ring.dtype),
+        packed = ((ver.driver.packed_events(a["s_value"], a["gain_value"], ring.dtype, 0),)
+                  if hasattr(ver.driver, "packed_events") else ())  # older: no such flag
+        store = (ver.driver.empty_queues(pages, n_slots, ring.dtype, *packed),
                  np.zeros(2 * n, ring.dtype),
                  np.zeros((compiled.n_partitions, 4, 1), ring.dtype))  # k = 0 input tables
         replay = _deliver_loop(ver.sk)

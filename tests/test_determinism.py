@@ -100,11 +100,45 @@ def test_event_pool_bound_holds_and_keeps_spikes(profile):
     free.run(STEPS_MS)
     bounded = Simulator(compiled, threads=1, event_pool_bytes=1)
     bounded.run(STEPS_MS)
-    assert bounded._queues[-1][:, 0].any(), "the bounded pools must have run dry"
+    assert bounded._queues[8][:, 0].any(), "the bounded pools must have run dry"
     assert (bounded._queue_pages <= bounded._pool_cap).all()
     for ours, theirs in zip(bounded.spike_arrays(), free.spike_arrays(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(bounded.v, free.v)
+
+
+@pytest.mark.parametrize("pool_bytes", [None, 1])
+def test_packed_events_equal_two_word_events(monkeypatch, pool_bytes):
+    """The fixed-point profiles queue one packed word per event; the same run with the
+    (index, input) pairs of the float profiles gives the same spikes and state, also when
+    tiny pools flush the packed words into the ring."""
+    from brainmac.backends.numba_cpu import driver
+
+    compiled = compile_network(small_exp_network(), "seed", 0.1, seed=3, partition_size=64)
+    packed = Simulator(compiled, threads=1, event_pool_bytes=pool_bytes)
+    monkeypatch.setattr(driver, "packed_events", lambda *args: False)
+    pairs = Simulator(compiled, threads=1, event_pool_bytes=pool_bytes)
+    assert packed._packed and not pairs._packed
+    assert packed._queues[1].size == 1 < pairs._queues[1].size
+    for sim in (packed, pairs):
+        sim.run(STEPS_MS)
+    assert packed.spike_arrays()[0].size > 100
+    ours, theirs = packed.state(), pairs.state()
+    for name in ("v", "i_ex", "i_in", "ring", "sat", "events"):
+        np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+    for a, b in zip(packed.spike_arrays(), pairs.spike_arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_events_are_packed_only_where_every_input_fits():
+    from brainmac.backends.numba_cpu.driver import packed_events
+
+    weights = np.zeros(3, np.int8)
+    assert packed_events(weights, np.array([1, 8, 1024]), np.int32, 0)
+    assert not packed_events(weights, np.array([1, -2048]), np.int32, 0)  # 128 x 2048 = 2**18
+    assert not packed_events(weights, np.array([1]), np.int32, 2)  # sub-steps: offsets
+    assert not packed_events(weights.astype(np.float32), np.array([1.0]), np.float32, 0)
+    assert not packed_events(weights.astype(np.int16), np.array([8]), np.int64, 0)
 
 
 def test_one_and_four_threads_identical():

@@ -112,12 +112,14 @@ class Simulator:
             a, rng.stream_key(net.seed, rng.STREAM_STEP), profile.frac_bits, profile.state_max,
             net)
         self._acc = driver.empty_accumulator(net.part_start, input_dtype, channels)
+        self._packed = driver.packed_events(a["s_value"], a["gain_value"], profile.ring_dtype,
+                                            self.substep_bits)
         self._pool_cap = driver.pool_page_cap(event_pool_bytes, net.n_partitions,
-                                              profile.ring_dtype)
+                                              profile.ring_dtype, self._packed)
         self._queue_pages = np.minimum(driver.queue_pages(
             net.row_syn[:, -1], net.delay_stats()[2] / 2**self.substep_bits, net.dt_ms),
             self._pool_cap)
-        self._queues = driver.empty_queues(self._queue_pages, self.n_slots, profile.ring_dtype)
+        self._queues = self._empty_queues()
 
     # -- setup -------------------------------------------------------------------------
     def _check_owned(self, owned, exchange) -> tuple[int, int]:
@@ -286,16 +288,19 @@ class Simulator:
         """Double the event pools of the partitions whose pool ran dry in the last block, up
         to the cap (after moving every queued event into the ring: exact, see
         synapse_kernels)."""
-        flushes = self._queues[-1][:, 0]
+        flushes = self._queues[8][:, 0]
         grown = np.where(flushes > 0, np.minimum(2 * self._queue_pages, self._pool_cap),
                          self._queue_pages)
         if np.array_equal(grown, self._queue_pages):
             return
         self._flush_all()
         self._queue_pages = grown
-        self._queues = driver.empty_queues(self._queue_pages, self.n_slots,
-                                           self.net.profile.ring_dtype)
+        self._queues = self._empty_queues()
         self._queues[7][:] = True  # the ring may hold input of any slot
+
+    def _empty_queues(self) -> tuple:
+        return driver.empty_queues(self._queue_pages, self.n_slots, self.net.profile.ring_dtype,
+                                   self._packed)
 
     def _flush_all(self) -> None:
         neurons = self._net_tuple[0]
@@ -324,8 +329,7 @@ class Simulator:
                                   f"{value.dtype}, expected {current.shape} {current.dtype}: "
                                   "it belongs to another network or profile")
             current[...] = value
-        self._queues = driver.empty_queues(self._queue_pages, self.n_slots,
-                                           self.net.profile.ring_dtype)
+        self._queues = self._empty_queues()
         self._queues[7][:] = True  # the input is in the ring
         self.step = int(state["step"])
         steps, wall, spikes, events = np.asarray(state["stats"]).tolist()

@@ -39,6 +39,7 @@ from brainmac.backends.numba_cpu.neuron_kernels import (
     update_partition,
 )
 from brainmac.backends.numba_cpu.synapse_kernels import (
+    PACKED_VALUE_BITS,
     PAGE,
     deliver_partition,
     drain_slot,
@@ -314,8 +315,10 @@ def _lines(n: int, per_line: int) -> int:
     return -(-n // per_line) * per_line
 
 
-def empty_queues(pages_per_partition: np.ndarray, n_slots: int, ring_dtype) -> tuple:
-    """Empty event queues (synapse_kernels) with the given pool size per partition."""
+def empty_queues(pages_per_partition: np.ndarray, n_slots: int, ring_dtype,
+                 packed: bool) -> tuple:
+    """Empty event queues (synapse_kernels) with the given pool size per partition; with
+    ``packed`` (:func:`packed_events`) an event is one word and ``ev_val`` is not used."""
     n_parts = pages_per_partition.size
     pages = np.maximum(np.asarray(pages_per_partition, np.int64), 2)
     first = np.concatenate([[0], np.cumsum(pages)])
@@ -324,10 +327,24 @@ def empty_queues(pages_per_partition: np.ndarray, n_slots: int, ring_dtype) -> t
     free = np.full((n_parts, 8), -1, np.int64)
     free[:, 0] = first[:-1]
     rows = (n_parts, _lines(n_slots, 64))
-    return (np.zeros(first[-1] * PAGE, np.uint32), np.zeros(first[-1] * PAGE, ring_dtype), nxt,
+    values = np.zeros(1 if packed else first[-1] * PAGE, ring_dtype)
+    return (np.zeros(first[-1] * PAGE, np.uint32), values, nxt,
             np.full(rows, -1, np.int64), np.full(rows, -1, np.int64),
             np.full(rows, PAGE, np.int64), free, np.zeros(rows, np.bool_),
-            np.zeros((n_parts, 8), np.int64))
+            np.zeros((n_parts, 8), np.int64), np.bool_(packed))
+
+
+def packed_events(s_value: np.ndarray, gain_value: np.ndarray, ring_dtype,
+                  sub_bits: int) -> bool:
+    """Whether every queued event's input, weight x gain, fits a packed event
+    (synapse_kernels.PACKED_VALUE_BITS signed bits): integer inputs on the plain grid (the
+    sub-step events carry their offset in the index word). The weights are bounded by
+    their type (a store's weights are not read)."""
+    if sub_bits or np.dtype(ring_dtype).kind != "i" or s_value.dtype.kind != "i":
+        return False
+    largest = (-int(np.iinfo(s_value.dtype).min)
+               * int(np.abs(np.asarray(gain_value, np.int64)).max(initial=0)))
+    return largest < 1 << (PACKED_VALUE_BITS - 1)
 
 
 def empty_accumulator(part_start: np.ndarray, ring_dtype,
@@ -346,14 +363,15 @@ def empty_accumulator(part_start: np.ndarray, ring_dtype,
 EVENT_POOL_MEMORY_FRACTION = 1 / 8
 
 
-def pool_page_cap(budget_bytes: int | None, n_partitions: int, ring_dtype) -> int:
+def pool_page_cap(budget_bytes: int | None, n_partitions: int, ring_dtype,
+                  packed: bool) -> int:
     """Most pages one partition's event pool may hold so that all pools together stay
     within ``budget_bytes`` (default: EVENT_POOL_MEMORY_FRACTION of physical memory). A
     pool at its cap flushes into the ring when it runs dry: exact, only slower."""
     if budget_bytes is None:
         budget_bytes = int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
                            * EVENT_POOL_MEMORY_FRACTION)
-    page_bytes = PAGE * (4 + np.dtype(ring_dtype).itemsize)
+    page_bytes = PAGE * (4 if packed else 4 + np.dtype(ring_dtype).itemsize)
     return max(int(budget_bytes) // (max(n_partitions, 1) * page_bytes), 4)
 
 

@@ -21,7 +21,8 @@ shared array would otherwise be an atomic update of a counter that all threads s
 
 Queue arrays (``queues`` tuple; P partitions, S slots, pages of PAGE events):
     ev_idx   (pages * PAGE,) uint32   receptor * size + target, partition-relative
-    ev_val   (pages * PAGE,) ring     the event's input (weight * gain)
+                                      (packed: | input << PACKED_SHIFT, see below)
+    ev_val   (pages * PAGE,) ring     the event's input (weight * gain); (1,) when packed
     nxt      (pages,)        int64    next page of a queue or of the free list (-1: none)
     head     (P, S')         int64    first page of a queue (-1: empty)
     tail     (P, S')         int64    last page of a queue
@@ -29,9 +30,19 @@ Queue arrays (``queues`` tuple; P partitions, S slots, pages of PAGE events):
     free     (P, 8)          int64    [p, 0]: first free page of p's pool (-1: dry)
     dirty    (P, S')         bool     the ring slot holds flushed input
     flushes  (P, 8)          int64    [p, 0]: times the pool ran dry (a capacity hint)
+    packed   bool                     events are one packed word (below)
 
 Rows are padded to whole cache lines (S' >= S slots), so that partitions on different
 threads never write the same line.
+
+Packed events. Where every event's input is an integer that fits PACKED_VALUE_BITS signed
+bits (fixed-point profiles on the plain grid: int8 weights times a power-of-two gain, see
+:func:`brainmac.backends.numba_cpu.driver.packed_events`), an event is one 32-bit word,
+``index | input << PACKED_SHIFT`` (the input's two's complement in the high bits), and the
+drain shifts it back arithmetically: half the bytes written at delivery and read back by
+the drain, which on the full-scale microcircuit come from L3 or memory (the drain was
+20 % of a run's samples). The flag is a value, not a type, so that both forms share one
+compiled kernel.
 
 Sub-step spike times (``sub_bits`` = k > 0, see ``brainmac.compile.substep``): an event's
 index also carries q, the sub-steps of its arrival step left after it arrives, in bits
@@ -58,6 +69,10 @@ _U3, _U4, _U8, _U15, _U16 = (np.uint64(x) for x in (3, 4, 8, 15, 16))
 QSHIFT = 17  # bits of receptor * size + target (size <= 2**16); q sits above them
 _QSHIFT = np.uint64(QSHIFT)
 _IDX_MASK = np.uint32((1 << QSHIFT) - 1)
+PACKED_SHIFT = 13  # bits of receptor * size + target in a packed event (size <= 4096)
+PACKED_VALUE_BITS = 32 - PACKED_SHIFT  # signed bits of a packed event's input
+_PACKED_MASK = np.uint32((1 << PACKED_SHIFT) - 1)
+_PSHIFT = np.int32(PACKED_SHIFT)
 
 
 @intrinsic
@@ -85,18 +100,20 @@ _SHIFT = ((0, 4) * 4, (4, 0) * 4)
 
 
 @intrinsic
-def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv):
+def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv, packed):
     """``ev_idx[e:e+LANES] = off + targets of slots k .. k+LANES-1`` (12-bit, packed in the
     bytes ``s_index``) and ``ev_val[e:e+LANES] = s_value[k:k+LANES] * gv``: one 16-byte load,
     two byte shuffles, shifts and a mask for the targets, one vector load, widening, multiply
     and store for the values, with the scalar code's arithmetic lane by lane (integers wrap
-    to the ring type, floats in the ring's precision). The caller guarantees that both
-    ranges, and the 16 bytes from ``3k >> 1``, are inside their arrays."""
-    sig = types.void(ev_idx, ev_val, e, s_index, s_value, k, off, gv)
+    to the ring type, floats in the ring's precision). With ``packed`` (integer inputs only)
+    the inputs go into ``ev_idx`` instead, shifted up by PACKED_SHIFT (module doc). The
+    caller guarantees that the ranges written, and the 16 bytes from ``3k >> 1``, are inside
+    their arrays."""
+    sig = types.void(ev_idx, ev_val, e, s_index, s_value, k, off, gv, packed)
 
     def codegen(context, builder, signature, args):
-        a_idx, a_val, v_e, a_si, a_sv, v_k, v_off, v_gv = args
-        t_idx, t_val, _, t_si, t_sv, _, t_off, t_gv = signature.args
+        a_idx, a_val, v_e, a_si, a_sv, v_k, v_off, v_gv, v_packed = args
+        t_idx, t_val, _, t_si, t_sv, _, t_off, t_gv, _ = signature.args
         i8, i32 = ir.IntType(8), ir.IntType(32)
 
         def vector_at(aryty, value, index, elem, lanes=LANES):
@@ -130,20 +147,34 @@ def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv):
         odd = builder.trunc(v_k, ir.IntType(1))
         x = builder.select(odd, unpack(1), unpack(0))
         x = builder.add(x, splat(builder.trunc(v_off, e_idx), e_idx))
-        builder.store(x, vector_at(t_idx, a_idx, v_e, e_idx), align=1)
 
         e_val, e_sv = context.get_data_type(t_val.dtype), context.get_data_type(t_sv.dtype)
         w = builder.load(vector_at(t_sv, a_sv, v_k, e_sv), align=1)
         g = context.cast(builder, v_gv, t_gv, t_val.dtype)
-        if isinstance(t_val.dtype, types.Integer):
-            if e_sv.width < e_val.width:
-                w = builder.sext(w, ir.VectorType(e_val, LANES))
-            w = builder.mul(w, splat(g, e_val))
-        else:
+        if not isinstance(t_val.dtype, types.Integer):
             if e_sv != e_val:
                 w = builder.fpext(w, ir.VectorType(e_val, LANES))
             w = builder.fmul(w, splat(g, e_val))
-        builder.store(w, vector_at(t_val, a_val, v_e, e_val), align=1)
+            builder.store(x, vector_at(t_idx, a_idx, v_e, e_idx), align=1)
+            builder.store(w, vector_at(t_val, a_val, v_e, e_val), align=1)
+            return context.get_dummy_value()
+        if e_sv.width < e_val.width:
+            w = builder.sext(w, ir.VectorType(e_val, LANES))
+        w = builder.mul(w, splat(g, e_val))
+        flag = v_packed if v_packed.type.width == 1 else builder.trunc(v_packed, ir.IntType(1))
+        with builder.if_else(flag) as (one_word, two_words):
+            with one_word:
+                high = w
+                if e_val.width > e_idx.width:
+                    high = builder.trunc(w, vec_idx)
+                elif e_val.width < e_idx.width:
+                    high = builder.sext(w, vec_idx)
+                high = builder.shl(high, ir.Constant(vec_idx, [PACKED_SHIFT] * LANES))
+                builder.store(builder.or_(x, high), vector_at(t_idx, a_idx, v_e, e_idx),
+                              align=1)
+            with two_words:
+                builder.store(x, vector_at(t_idx, a_idx, v_e, e_idx), align=1)
+                builder.store(w, vector_at(t_val, a_val, v_e, e_val), align=1)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -171,10 +202,23 @@ def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_code, s_index, s_value):
 
 
 @njit(inline="always", cache=True)
-def prefetch_page(ev_idx, ev_val, pg):
+def prefetch_page(ev_idx, ev_val, pg, packed):
     """Prefetch the events of queue page pg."""
     prefetch_range(ev_idx, pg * PAGE, (pg + 1) * PAGE)
-    prefetch_range(ev_val, pg * PAGE, (pg + 1) * PAGE)
+    if not packed:
+        prefetch_range(ev_val, pg * PAGE, (pg + 1) * PAGE)
+
+
+@njit(inline="always", cache=True)
+def packed_event(index, value):
+    """One word: ``index`` (< 2**PACKED_SHIFT) | ``value`` (signed) << PACKED_SHIFT."""
+    return np.uint32((np.int64(value) << PACKED_SHIFT) | np.int64(index))
+
+
+@njit(inline="always", cache=True)
+def unpacked(word):
+    """The signed input of a packed event word (an arithmetic shift)."""
+    return np.int32(word) >> _PSHIFT
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -182,7 +226,7 @@ def flush_partition(p, queues, ring, n_total, n0, size, sub_bits, table):
     """Add every queued event of partition p, in order, into the dense ring; empty the
     queues (their pages return to the pool) and mark the slots dirty. With sub_bits > 0
     the input goes through the table into three channels (module doc)."""
-    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes, packed = queues
     channels = 2 if sub_bits == 0 else 3
     for slot in range(head.shape[1]):
         pg = head[p, slot]
@@ -191,7 +235,12 @@ def flush_partition(p, queues, ring, n_total, n0, size, sub_bits, table):
         base = slot * channels * n_total + n0
         while pg >= 0:
             n = fill[p, slot] if pg == tail[p, slot] else PAGE
-            if sub_bits == 0:
+            if packed:
+                for e in range(pg * PAGE, pg * PAGE + n):
+                    idx = ev_idx[e] & _PACKED_MASK
+                    rec = idx >= size
+                    ring[base + rec * n_total + idx - rec * size] += unpacked(ev_idx[e])
+            elif sub_bits == 0:
                 for e in range(pg * PAGE, pg * PAGE + n):
                     idx = ev_idx[e]
                     rec = idx >= size
@@ -219,7 +268,7 @@ def flush_partition(p, queues, ring, n_total, n0, size, sub_bits, table):
 def new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table):
     """Append an empty page to queue (p, slot), flushing the partition if its pool is dry;
     returns the page."""
-    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes, packed = queues
     if free[p, 0] < 0:
         flush_partition(p, queues, ring, n_total, n0, size, sub_bits, table)
         flushes[p, 0] += 1
@@ -247,7 +296,7 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
     are unsigned where they come from memory (numba then emits no negative-index
     wraparound).
     """
-    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes, packed = queues
     n0 = part_start[p]
     size = part_start[p + 1] - n0
     sb = _U(syn_base[p])
@@ -308,7 +357,8 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
             if n + c8 <= _PAGE and k + c8 <= n_syn and last_byte <= n_bytes:
                 e = _U(tail_p[slot]) * _PAGE + n  # the group fits the last page
                 for q in range(0, c8, LANES):  # whole vectors: no branch per event
-                    copy_lanes(ev_idx, ev_val, e + q, s_index, s_value, k + q, off, gv)
+                    copy_lanes(ev_idx, ev_val, e + q, s_index, s_value, k + q, off, gv,
+                               packed)
                 fill_p[slot] = n + count  # the events past count are overwritten later
             else:
                 for q in range(count):
@@ -317,8 +367,12 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
                         new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table)
                         n = _U(0)
                     e = _U(tail_p[slot]) * _PAGE + n
-                    ev_idx[e] = off + target_at(s_index, k + q)
-                    ev_val[e] = s_value[k + q] * gv
+                    if packed:
+                        ev_idx[e] = packed_event(off + target_at(s_index, k + q),
+                                                 s_value[k + q] * gv)
+                    else:
+                        ev_idx[e] = off + target_at(s_index, k + q)
+                        ev_val[e] = s_value[k + q] * gv
                     fill_p[slot] = n + 1
             k += count
     return events
@@ -334,7 +388,7 @@ def _U(x):
 def drain_slot(p, slot, queues, ring, n_total, n0, size, acc):
     """Move the input of (partition p, slot) into ``acc`` (length 2 * size, ex then in):
     the flushed ring slot if dirty, then the queued events in order."""
-    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes, packed = queues
     if dirty[p, slot]:
         base = slot * 2 * n_total + n0
         zero = ring[0] - ring[0]
@@ -347,13 +401,17 @@ def drain_slot(p, slot, queues, ring, n_total, n0, size, acc):
     pg = head[p, slot]
     if pg < 0:
         return
-    prefetch_page(ev_idx, ev_val, pg)
+    prefetch_page(ev_idx, ev_val, pg, packed)
     while pg >= 0:
         n = fill[p, slot] if pg == tail[p, slot] else PAGE
         if nxt[pg] >= 0:
-            prefetch_page(ev_idx, ev_val, nxt[pg])
-        for e in range(pg * PAGE, pg * PAGE + n):
-            acc[ev_idx[e]] += ev_val[e]
+            prefetch_page(ev_idx, ev_val, nxt[pg], packed)
+        if packed:
+            for e in range(pg * PAGE, pg * PAGE + n):
+                acc[ev_idx[e] & _PACKED_MASK] += unpacked(ev_idx[e])
+        else:
+            for e in range(pg * PAGE, pg * PAGE + n):
+                acc[ev_idx[e]] += ev_val[e]
         last = pg
         pg = nxt[pg]
     nxt[last] = free[p, 0]
@@ -368,7 +426,7 @@ def drain_slot_sub(p, slot, queues, ring, n_total, n0, size, acc, table):
     """:func:`drain_slot` with sub-step offsets: ``acc`` holds 3 channels of ``size``
     (receptor 0, receptor 1, V), the ring 3 channels per slot; every event's input is
     multiplied by ``table[p, row, q]`` (module doc)."""
-    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes = queues
+    ev_idx, ev_val, nxt, head, tail, fill, free, dirty, flushes, packed = queues
     if dirty[p, slot]:
         base = slot * 3 * n_total + n0
         zero = ring[0] - ring[0]
