@@ -62,6 +62,7 @@ from brainmac.compile.codes import target_at
 
 PAGE = 256  # events per queue page
 _PAGE = np.uint64(PAGE)
+_LINE = np.uint64(16)  # events of ev_idx in a 64-byte cache line
 _ONE = np.uint64(1)
 LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 8) x 8)
 _U7 = np.uint64(LANES - 1)
@@ -207,6 +208,15 @@ def prefetch_page(ev_idx, ev_val, pg, packed):
     prefetch_range(ev_idx, pg * PAGE, (pg + 1) * PAGE)
     if not packed:
         prefetch_range(ev_val, pg * PAGE, (pg + 1) * PAGE)
+
+
+@njit(inline="always", cache=True)
+def prefetch_line(ev_idx, ev_val, e, packed):
+    """Prefetch the line of events from e (LINE of them)."""
+    prefetch(ev_idx, e)
+    if not packed:
+        prefetch(ev_val, e)
+        prefetch(ev_val, e + _LINE - _ONE)
 
 
 @njit(inline="always", cache=True)
@@ -403,17 +413,22 @@ def drain_slot(p, slot, queues, ring, n_total, n0, size, acc):
         return
     prefetch_page(ev_idx, ev_val, pg, packed)
     while pg >= 0:
-        n = fill[p, slot] if pg == tail[p, slot] else PAGE
-        if nxt[pg] >= 0:
-            prefetch_page(ev_idx, ev_val, nxt[pg], packed)
-        if packed:
-            for e in range(pg * PAGE, pg * PAGE + n):
-                acc[ev_idx[e] & _PACKED_MASK] += unpacked(ev_idx[e])
-        else:
-            for e in range(pg * PAGE, pg * PAGE + n):
-                acc[ev_idx[e]] += ev_val[e]
+        n = _U(fill[p, slot] if pg == tail[p, slot] else PAGE)
+        ahead = nxt[pg]
+        first = _U(pg) * _PAGE
+        for c in range(_U(0), n, _LINE):  # a line of events, and a line of the next page
+            if ahead >= 0:
+                prefetch_line(ev_idx, ev_val, _U(ahead) * _PAGE + c, packed)
+            stop = first + min(c + _LINE, n)
+            if packed:
+                for e in range(first + c, stop):
+                    word = ev_idx[e]
+                    acc[word & _PACKED_MASK] += unpacked(word)
+            else:
+                for e in range(first + c, stop):
+                    acc[ev_idx[e]] += ev_val[e]
         last = pg
-        pg = nxt[pg]
+        pg = ahead
     nxt[last] = free[p, 0]
     free[p, 0] = head[p, slot]
     head[p, slot] = -1
