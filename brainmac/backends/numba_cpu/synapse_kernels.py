@@ -220,6 +220,13 @@ def prefetch_line(ev_idx, ev_val, e, packed):
 
 
 @njit(inline="always", cache=True)
+def vectors_inside(k, c8, n_syn, n_bytes):
+    """Whether copying c8 events (whole vectors) from synapse slot k stays inside the weights
+    (n_syn slots) and the targets (n_bytes bytes, 16 read per vector)."""
+    return k + c8 <= n_syn and ((_U3 * (k + c8 - _U(LANES))) >> _ONE) + _U16 <= n_bytes
+
+
+@njit(inline="always", cache=True)
 def packed_event(index, value):
     """One word: ``index`` (< 2**PACKED_SHIFT) | ``value`` (signed) << PACKED_SHIFT."""
     return np.uint32((np.int64(value) << PACKED_SHIFT) | np.int64(index))
@@ -335,6 +342,9 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
         t_slot = _U(spike_slot[s])
         sub = _U(spike_sub[s])
         k = sb + row_syn_p[j]
+        k1 = sb + row_syn_p[j + _ONE]
+        # whole vectors from any group of the row stay inside both synapse arrays
+        inside = k1 + _U(LANES) <= n_syn and ((_U3 * k1) >> _ONE) + _U16 <= n_bytes
         delay = _U(0)
         rec_off = _U(0)
         gv = gain_value[0]
@@ -363,8 +373,7 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
             events += np.int64(count)
             n = _U(fill_p[slot])
             c8 = (count + _U7) & ~_U7
-            last_byte = ((_U3 * (k + c8 - _U(LANES))) >> _ONE) + _U16
-            if n + c8 <= _PAGE and k + c8 <= n_syn and last_byte <= n_bytes:
+            if n + c8 <= _PAGE and (inside or vectors_inside(k, c8, n_syn, n_bytes)):
                 e = _U(tail_p[slot]) * _PAGE + n  # the group fits the last page
                 for q in range(0, c8, LANES):  # whole vectors: no branch per event
                     copy_lanes(ev_idx, ev_val, e + q, s_index, s_value, k + q, off, gv,
