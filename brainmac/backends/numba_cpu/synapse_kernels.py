@@ -66,7 +66,7 @@ _LINE = np.uint64(16)  # events of ev_idx in a 64-byte cache line
 _ONE = np.uint64(1)
 LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 8) x 8)
 _U7 = np.uint64(LANES - 1)
-_U3, _U4, _U8, _U15, _U16 = (np.uint64(x) for x in (3, 4, 8, 15, 16))
+_U3, _U4, _U8, _U15, _U16, _U64 = (np.uint64(x) for x in (3, 4, 8, 15, 16, 64))
 QSHIFT = 17  # bits of receptor * size + target (size <= 2**16); q sits above them
 _QSHIFT = np.uint64(QSHIFT)
 _IDX_MASK = np.uint32((1 << QSHIFT) - 1)
@@ -76,22 +76,34 @@ _PACKED_MASK = np.uint32((1 << PACKED_SHIFT) - 1)
 _PSHIFT = np.int32(PACKED_SHIFT)
 
 
-@intrinsic
-def prefetch(typingctx, arr, index):
-    """Hint the cache line of ``arr[index]`` into every level (LLVM's prefetch, for read).
-    A hint only: it never faults, whatever the index."""
-    sig = types.void(arr, index)
+def _prefetch_intrinsic(in_bytes: bool):
+    """An intrinsic ``(arr, offset)`` that hints the cache line at ``offset`` elements (or
+    bytes) from ``arr``'s start into every level (LLVM's prefetch, for read). A hint only:
+    it never faults, whatever the offset."""
 
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(8).as_pointer())
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
+    def prefetch_at(typingctx, arr, offset):
+        sig = types.void(arr, offset)
 
-    return sig, codegen
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            i8p = ir.IntType(8).as_pointer()
+            if in_bytes:
+                ptr = builder.gep(builder.bitcast(ary.data, i8p), [args[1]])
+            else:
+                ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return intrinsic(prefetch_at)
+
+
+prefetch = _prefetch_intrinsic(in_bytes=False)  # prefetch(arr, index)
+prefetch_byte = _prefetch_intrinsic(in_bytes=True)  # prefetch_byte(arr, byte offset)
 
 
 #: Bytes of s_index under lane i of a vector of 8 12-bit targets from slot k (even or odd
@@ -183,10 +195,12 @@ def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv, packe
 
 @njit(inline="always", cache=True)
 def prefetch_range(arr, a, b):
-    """Prefetch the cache lines of ``arr[a:b]``."""
-    for i in range(a, b, max(64 // arr.itemsize, 1)):
-        prefetch(arr, i)
-    prefetch(arr, b - 1)
+    """Prefetch the cache lines of ``arr[a:b]`` (a < b), stepping by bytes: the element
+    size is a run-time value to numba, and a step in elements cost two divisions."""
+    first, stop = _U(a) * _U(arr.itemsize), _U(b) * _U(arr.itemsize)
+    for byte in range(first, stop, _U64):
+        prefetch_byte(arr, byte)
+    prefetch_byte(arr, stop - _ONE)
 
 
 @njit(inline="always", cache=True)
