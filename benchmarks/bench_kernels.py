@@ -16,6 +16,9 @@ a baseline and the current code share the machine's load):
 - ``deliver``: ns per synaptic event to deliver Poisson spike trains at the reference rates
   of the microcircuit (PEERS.md) and to bring them to the neurons: the direct ring scatter
   plus the update's read of its ring slot (baseline), or queueing plus draining (current).
+  Timed after max delay + 1 steps of spikes, when every slot holds events as in a run (a
+  timing from empty queues drained few of the events it queued). One thread, delivery
+  and draining only: a whole run (two threads, the neuron update between) can gain less.
   Builds the microcircuit at ``--scale`` (default 0.1) or opens ``--store``.
 - ``chunk``: us per chunk of the whole step loop on a tiny network with a 1-step minimum
   delay (fork-join, gather, record), 1 and 2 threads.
@@ -53,9 +56,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# brainmac before numba: importing it sets numba's vector width, as in a run
+from brainmac import rng  # noqa: E402
+
+# isort: split
 from numba import njit  # noqa: E402
 
-from brainmac import rng  # noqa: E402
 from brainmac.compile import compile_network  # noqa: E402
 from brainmac.compile.compiler import Compiler  # noqa: E402
 from brainmac.models import build  # noqa: E402
@@ -261,11 +267,12 @@ def _deliver_loop(sk):
     return replay
 
 
-def bench_deliver(versions, repeats: int, compiled, steps: int = 10) -> list[dict]:
+def bench_deliver(versions, repeats: int, compiled, steps: int = 40) -> list[dict]:
     a = compiled.arrays
     n = compiled.n_neurons
     n_slots = compiled.max_delay + 1
-    gids, offsets = spike_trains(compiled, steps * (repeats + 2), MC_RATES_HZ)
+    fill = n_slots  # steps before timing: every slot then holds queued events, as in a run
+    gids, offsets = spike_trains(compiled, fill + steps * repeats, MC_RATES_HZ)
     syn = tuple(a[k] for k in SYN_NAMES) + (a["gain_value"], a["gain_receptor"])
     fns = {}
     for ver in compact_versions(versions, "deliver"):
@@ -278,9 +285,9 @@ def bench_deliver(versions, repeats: int, compiled, steps: int = 10) -> list[dic
                  np.zeros(2 * n, ring.dtype),
                  np.zeros((compiled.n_partitions, 4, 1), ring.dtype))  # k = 0 input tables
         replay = _deliver_loop(ver.sk)
-        replay(0, steps, offsets, gids, store, ring, syn, a["part_start"])  # warm-up
+        replay(0, fill, offsets, gids, store, ring, syn, a["part_start"])
         fns[ver.name] = (lambda r, replay=replay, store=store, ring=ring:
-                         replay((r + 1) * steps, steps, offsets, gids, store, ring, syn,
+                         replay(fill + r * steps, steps, offsets, gids, store, ring, syn,
                                 a["part_start"]))
     return [{"figure": "deliver (+ input read)", "version": name, "median": med * 1e9,
              "min": low * 1e9, "unit": "ns/event"}
