@@ -9,7 +9,8 @@ Usage::
 Each run is a fresh ``brainmac_peer.py`` process of one tree (it imports that tree's
 ``brainmac``), old and new alternating, so that a noisy neighbour slows both alike. Prints
 one line per run (build s, RTF, bytes per synapse, peak RSS, mean rate: equal rates are a
-quick sign of identical spikes) and the medians. Arguments after ``--`` go to
+quick sign of identical spikes), the medians, and each pair's RTF ratio (new / old) with
+their median and the number of pairs in which new was faster. Arguments after ``--`` go to
 ``brainmac_peer.py`` (see its ``--help``).
 """
 
@@ -58,7 +59,18 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     for name, results in runs.items():
         median = {key: statistics.median(r[key] for r in results) for key, _, _ in FIELDS}
         print(line(f"{name}~", median), "(medians)")
+    print(pair_summary(runs))
     return runs
+
+
+def pair_summary(runs: dict[str, list[dict]]) -> str:
+    """The RTF ratio new / old of each pair, their median, and in how many pairs new was
+    faster: on a shared machine the pairs' ratios are steadier than the medians of the
+    runs (a neighbour's burst slows both runs of a pair)."""
+    ratios = [n["rtf"] / o["rtf"] for o, n in zip(runs["old"], runs["new"], strict=True)]
+    faster = sum(r < 1.0 for r in ratios)
+    return (f"new/old RTF per pair {' '.join(f'{r:.2f}' for r in ratios)}; median "
+            f"{statistics.median(ratios):.2f}; new faster in {faster} of {len(ratios)}")
 
 
 if __name__ == "__main__":

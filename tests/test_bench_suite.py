@@ -1,5 +1,6 @@
-"""The benchmark tools' bookkeeping (no timing is asserted): the suite's table and the
-regression check that flags slowdowns between two result files."""
+"""The benchmark tools' bookkeeping (no timing is asserted): the suite's table, the
+regression check that flags slowdowns between two result files, and the pairwise summary
+of an A/B of two trees."""
 
 import json
 import sys
@@ -9,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import ab_trees  # noqa: E402
 import regress  # noqa: E402
 import suite  # noqa: E402
 
@@ -60,3 +62,10 @@ def test_suite_cases_cover_the_issue_and_table_shows_ratio():
     by_name = {c.name: c for c in suite.cases("full")}
     skipped = suite.nest_skip_reason(by_name["random-1e6"], 16.0, False)
     assert "GiB" in skipped  # 1e9 synapses do not fit NEST in 16 GiB
+
+
+def test_ab_trees_summarizes_each_pair_ratio():
+    runs = {"old": [{"rtf": 8.0}, {"rtf": 6.0}, {"rtf": 5.0}],
+            "new": [{"rtf": 6.0}, {"rtf": 6.6}, {"rtf": 4.0}]}
+    assert ab_trees.pair_summary(runs) == ("new/old RTF per pair 0.75 1.10 0.80; median 0.80; "
+                                           "new faster in 2 of 3")
