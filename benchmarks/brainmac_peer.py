@@ -29,10 +29,11 @@ from brainmac.engine import Simulator  # noqa: E402
 
 
 def measure(network, duration_ms: float, dt_ms: float, threads: int, profile: str = "seed",
-            warmup_ms: float = 0.0, seed: int = 1) -> dict:
+            warmup_ms: float = 0.0, seed: int = 1, partition_size: int | None = None) -> dict:
     """Compile and run ``network``; returns the benchmark figures (wall s, events/s, bytes)."""
     start = time.perf_counter()
-    compiled = compile_network(network, profile, dt_ms, seed, threads=threads)
+    sizing = {"partition_size": partition_size} if partition_size else {}
+    compiled = compile_network(network, profile, dt_ms, seed, threads=threads, **sizing)
     build_s = time.perf_counter() - start
     sim = Simulator(compiled, threads=threads)
     kernel_s = sim.compile_kernels()
@@ -48,7 +49,8 @@ def measure(network, duration_ms: float, dt_ms: float, threads: int, profile: st
         "simulate_s": simulate_s, "rtf": simulate_s / (duration_ms / 1000.0),
         "syn_events": events, "syn_events_per_s": events / simulate_s,
         "syn_events_per_s_per_core": events / simulate_s / threads,
-        "n_synapses": compiled.n_synapses, "n_neurons": compiled.n_neurons,
+        "partitions": compiled.n_partitions, "n_synapses": compiled.n_synapses,
+        "n_neurons": compiled.n_neurons,
         "bytes_per_synapse": compiled.bytes_per_synapse(),
         "mean_rate_hz": n_spikes / compiled.n_neurons / (duration_ms / 1000.0),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -61,9 +63,11 @@ def main(argv: list[str] | None = None) -> dict:
     add_run_args(parser)
     parser.add_argument("--precision", default="seed")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--partition-size", type=int, default=None,
+                        help="most neurons per partition (default: the compiler's)")
     args = parser.parse_args(argv)
     result = measure(network_from_args(args), args.duration, args.dt, args.threads,
-                     args.precision, args.warmup, args.seed)
+                     args.precision, args.warmup, args.seed, args.partition_size)
     print(json.dumps(result))
     return result
 
