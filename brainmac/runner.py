@@ -30,7 +30,6 @@ from brainmac.analysis import (
 )
 from brainmac.analysis.stats import CORRELATION_BIN_MS
 from brainmac.compile import compile_network
-from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE
 from brainmac.engine import Simulator
 from brainmac.errors import ConfigError, StoreError
 from brainmac.io import SpikeWriter
@@ -314,7 +313,7 @@ def _compiled(cfg: JobConfig, out: Path, hooks: Hooks):
     check_disk(out, net.n_neurons, seconds)
     hooks.stage("compiling")
     return compile_network(net, cfg.numerics(), cfg.dt_ms, cfg.seed,
-                           partition_size=cfg.partition_size or DEFAULT_PARTITION_SIZE,
+                           partition_size=cfg.partition_size,
                            threads=cfg.threads or _cpu_count(),
                            progress=hooks.compile_progress, substep_bits=cfg.substep_bits)
 

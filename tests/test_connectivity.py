@@ -135,7 +135,7 @@ def test_bytes_per_synapse_of_the_seed_store():
     net.connect(a, a, bm.FixedIndegree(500), 87.8, 1.5)
     compiled = compile_network(net, "seed", 0.1)
     assert compiled.s_value.dtype == np.int8 and compiled.s_index.dtype == np.uint8
-    assert compiled.s_index.size == 3 * compiled.s_value.size // 2  # 12-bit targets
-    # 2.5 bytes of weight and target, a code byte per 15 synapses (one delay, one gain)
+    assert compiled.s_index.size == 7 * compiled.s_value.size // 4  # 14-bit targets
+    # 2.75 bytes of weight and target, a code byte per 15 synapses (one delay, one gain)
     # and the row pointers: 2 x 4 bytes per neuron per 500 synapses
-    assert 2.5 < compiled.bytes_per_synapse() < 2.5 + 1 / 15 + 3 / 500 + 8 / 500 + 0.01
+    assert 2.75 < compiled.bytes_per_synapse() < 2.75 + 1 / 15 + 3 / 500 + 8 / 500 + 0.01

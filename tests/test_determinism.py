@@ -132,10 +132,12 @@ def test_packed_events_equal_two_word_events(monkeypatch, pool_bytes):
 
 def test_events_are_packed_only_where_every_input_fits():
     from brainmac.backends.numba_cpu.driver import packed_events
+    from brainmac.backends.numba_cpu.synapse_kernels import PACKED_VALUE_BITS
 
     weights = np.zeros(3, np.int8)
-    assert packed_events(weights, np.array([1, 8, 1024]), np.int32, 0)
-    assert not packed_events(weights, np.array([1, -2048]), np.int32, 0)  # 128 x 2048 = 2**18
+    assert PACKED_VALUE_BITS == 17  # 32 bits less the 15 of receptor * size + target
+    assert packed_events(weights, np.array([1, 8, 256]), np.int32, 0)  # 128 x 256 = 2**15
+    assert not packed_events(weights, np.array([1, -512]), np.int32, 0)  # 128 x 512 = 2**16
     assert not packed_events(weights, np.array([1]), np.int32, 2)  # sub-steps: offsets
     assert not packed_events(weights.astype(np.float32), np.array([1.0]), np.float32, 0)
     assert not packed_events(weights.astype(np.int16), np.array([8]), np.int64, 0)

@@ -333,12 +333,12 @@ def test_partial_opens_of_a_store_give_the_one_process_spikes(brunel_store, edge
     single = Simulator(full, threads=1)
     single.run(60.0)
     owners = _owners(brunel_store, edges, full)
-    slots = [*full.syn_base, full.s_value.size]  # s_index holds 3/2 bytes per slot
+    slots = [*full.syn_base, full.s_value.size]  # s_index holds 7/4 bytes per slot
     for net in owners:
         a, b = net.owned
         np.testing.assert_array_equal(net.s_value, full.s_value[slots[a]:slots[b]])
         np.testing.assert_array_equal(net.s_index,
-                                      full.s_index[3 * slots[a] // 2:3 * slots[b] // 2])
+                                      full.s_index[7 * slots[a] // 4:7 * slots[b] // 4])
         assert not net.row_syn[:a].any() and not net.row_syn[b:].any()
     hub = ThreadAllgather(len(owners))
     sims = [Simulator(net, threads=1, owned=net.owned, exchange=hub.exchange_for(r))

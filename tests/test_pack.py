@@ -31,7 +31,7 @@ def reference_codes(delays, gains):
 
 
 def reference_pack(pre, post, value, delay, gain, n_neurons, n_gains):
-    """Stable sort by (pre, gain, delay); codes per row; targets as 12-bit fields."""
+    """Stable sort by (pre, gain, delay); codes per row; targets as 14-bit fields."""
     order = np.lexsort((np.arange(pre.size), delay, gain, pre))
     pre_s, delay_s, gain_s = pre[order], delay[order], gain[order]
     rows = np.arange(n_neurons + 1)
@@ -41,8 +41,8 @@ def reference_pack(pre, post, value, delay, gain, n_neurons, n_gains):
         a, b = row_syn[i], row_syn[i + 1]
         codes += reference_codes(delay_s[a:b], gain_s[a:b])
         row_grp.append(len(codes))
-    slots = pre.size + pre.size % 2
-    bits = "".join(format(int(t), "012b")[::-1] for t in post[order]) + "0" * 12 * (slots
+    slots = -(-pre.size // 4) * 4
+    bits = "".join(format(int(t), "014b")[::-1] for t in post[order]) + "0" * 14 * (slots
                                                                                   - pre.size)
     s_index = np.array([int(bits[i:i + 8][::-1], 2) for i in range(0, len(bits), 8)],
                        np.uint8)
@@ -60,7 +60,7 @@ def random_synapses(rng, n, n_neurons, n_gains, max_delay, uniform_rows, value_d
     else:
         delay = rng.integers(1, max_delay + 1, n).astype(np.uint16)
         gain = rng.integers(0, n_gains, n).astype(np.uint16)
-    post = rng.integers(0, 4096, n).astype(np.uint16)
+    post = rng.integers(0, 16384, n).astype(np.uint16)
     if uniform_rows and n:
         delay[0] = max_delay
     value = (rng.integers(-127, 128, n) if np.dtype(value_dtype).kind == "i"
@@ -72,7 +72,8 @@ def random_synapses(rng, n, n_neurons, n_gains, max_delay, uniform_rows, value_d
     (0, 10, False, np.int8, 7, 40),
     (1, 1, True, np.int8, 7, 40),
     (5_000, 300, False, np.int8, 7, 40),
-    (5_001, 300, True, np.float64, 7, 40),  # odd: one padding slot
+    (5_001, 300, True, np.float64, 7, 40),  # three padding slots
+    (5_002, 300, False, np.int8, 7, 40),  # two
     (20_000, 500, False, np.int16, 7, 40),  # two-pass row sort (cache-sized buckets)
     (20_001, 500, True, np.int8, 7, 40),
     (10_000, 70, False, np.float32, 7, 40),  # long rows: groups of 15 and more
@@ -120,14 +121,46 @@ def test_decoding_gives_back_the_sorted_synapses():
     assert total == pytest.approx(delay.sum(dtype=np.float64))
 
 
-def test_a_partition_above_4096_neurons_is_refused():
+def test_a_partition_above_16384_neurons_is_refused():
     from conftest import small_delta_network
 
     from brainmac.compile import compile_network
     from brainmac.errors import ConfigError
 
     with pytest.raises(ConfigError, match="partition_size must be in"):
-        compile_network(small_delta_network(), partition_size=4097)
+        compile_network(small_delta_network(), partition_size=16385)
+
+
+@pytest.mark.parametrize("edges, uniform_rows, n_gains, max_delay", [
+    ((0, 3000, 7000, 16384), False, 7, 40),
+    ((0, 5000, 5001, 16384), False, 300, 3_000),  # a one-neuron block, long delay steps
+    ((0, 8000, 16384), True, 3, 40),  # every row one (delay, gain) in each block
+])
+def test_merged_blocks_equal_one_sort(edges, uniform_rows, n_gains, max_delay):
+    """Rows sorted block by block (targets split at ``edges``) and merged are byte for byte
+    the rows of one sort of the blocks' synapses in block order: each (gain, delay) group
+    takes the blocks in order, so every target keeps the order of its inputs."""
+    rng = np.random.default_rng(len(edges) + n_gains)
+    n_neurons = 80
+    columns = random_synapses(rng, 30_000, n_neurons, n_gains, max_delay, uniform_rows,
+                              np.int8)
+    block = np.searchsorted(np.asarray(edges), columns[1], side="right") - 1
+    order = np.argsort(block, kind="stable")  # block order, generation order within
+    columns = [c[order] for c in columns]
+    block = block[order]
+    whole = pack.sort_rows(list(columns), n_neurons, n_gains).packed()
+    merger = pack.RowMerger(np.bincount(block, minlength=len(edges) - 1), n_neurons, np.int8)
+    for j in range(len(edges) - 1):
+        mine = block == j
+        pre, post, value, delay, gain = (c[mine] for c in columns)
+        post = (post - edges[j]).astype(np.uint16)
+        merger.add(pack.sort_rows([pre, post, value, delay, gain], n_neurons, n_gains),
+                   edges[j])
+    merged = merger.packed()
+    assert merged.n_synapses == 30_000
+    for name in ("row_syn", "row_grp", "g_code", "s_index", "s_value"):
+        np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name),
+                                      err_msg=name)
 
 
 def test_a_delay_beyond_the_group_field_is_refused():
@@ -158,3 +191,17 @@ def test_uniform_projections_compile_as_the_general_path(monkeypatch, profile):
         assert fast.manifest == slow.manifest
         for name, values in slow.arrays.items():
             np.testing.assert_array_equal(fast.arrays[name], values, err_msg=name)
+
+
+def test_default_partition_size_is_the_largest_with_two_partitions_per_thread():
+    """16,384 neurons where that leaves each of two threads two partitions to balance
+    (the full microcircuit: 10), else 8,192, else 4,096 (Brunel's 12,500 neurons: 4)."""
+    from brainmac import models
+    from brainmac.compile.compiler import default_partition_size, partition_bounds
+
+    cases = ((models.build("microcircuit", scale=1.0), 16384, 10),
+             (models.build("brunel", order=2500), 4096, 4),
+             (models.build("brunel", order=5000), 8192, 4))
+    for net, size, partitions in cases:
+        assert default_partition_size(net) == size
+        assert partition_bounds(net, size)[1].size == partitions

@@ -84,27 +84,27 @@ def test_store_equals_in_memory_compile(store):
     assert disk.manifest["quantization"] == mem.manifest["quantization"]
 
 
-def test_partitions_are_padded_to_even_slots(store):
-    """Each partition's slots are its synapses rounded up to even; the padding slot holds
-    weight 0 and target 0; the manifest counts the real synapses."""
+def test_partitions_are_padded_to_multiples_of_4_slots(store):
+    """Each partition's slots are its synapses rounded up to a multiple of 4; the padding
+    slots hold weight 0 and target 0; the manifest counts the real synapses."""
     net, manifest = open_store(store), read_manifest(store)
     counts = np.asarray(net.row_syn[:, -1], np.int64)
-    assert (counts % 2 == 1).any(), "no partition is padded: choose another PART"
-    slots = counts + counts % 2
+    assert (counts % 4 != 0).any(), "no partition is padded: choose another PART"
+    slots = -(-counts // 4) * 4
     np.testing.assert_array_equal(net.syn_base, np.concatenate([[0], np.cumsum(slots)[:-1]]))
-    assert net.s_value.size == slots.sum() and net.s_index.size == 3 * slots.sum() // 2
-    for base, n in zip(net.syn_base, counts, strict=True):
-        if n % 2:
-            assert net.s_value[base + n] == 0 and target_at(net.s_index, base + n) == 0
+    assert net.s_value.size == slots.sum() and net.s_index.size == 7 * slots.sum() // 4
+    for base, n, m in zip(net.syn_base, counts, slots, strict=True):
+        for k in range(base + n, base + m):
+            assert net.s_value[k] == 0 and target_at(net.s_index, k) == 0
     assert manifest["synapses"] == counts.sum() == 6250
     assert manifest["code_bytes"] == net.g_code.size
 
 
-def test_every_store_is_format_3(tmp_path):
-    """The plain grid and sub-steps alike: format 3 is the compact layout."""
+def test_every_store_is_format_4(tmp_path):
+    """The plain grid and sub-steps alike: format 4 is the compact layout (14-bit targets)."""
     for bits in (0, 2):
         path = write_store(small_exp_network(), tmp_path / f"k{bits}", substep_bits=bits)
-        assert read_manifest(path)["format_version"] == FORMAT_VERSION == 3
+        assert read_manifest(path)["format_version"] == FORMAT_VERSION == 4
 
 
 def _partition(net, p):
@@ -124,7 +124,7 @@ def test_partial_open_maps_its_partitions_only(store, owned):
     codes = [*full.grp_base, full.g_code.size]
     np.testing.assert_array_equal(part.s_value, full.s_value[slots[first]:slots[stop]])
     np.testing.assert_array_equal(part.s_index,
-                                  full.s_index[3 * slots[first] // 2:3 * slots[stop] // 2])
+                                  full.s_index[7 * slots[first] // 4:7 * slots[stop] // 4])
     np.testing.assert_array_equal(part.g_code, full.g_code[codes[first]:codes[stop]])
     for p in range(full.n_partitions):
         got = _partition(part, p)
@@ -238,13 +238,13 @@ def poke(path, name, index, value):
 
 
 def set_target(path, slot, value):
-    """Set the 12-bit target of synapse slot ``slot`` (of the whole store) in s_index.npy."""
+    """Set the 14-bit target of synapse slot ``slot`` (of the whole store) in s_index.npy."""
     data = np.load(path / "s_index.npy", mmap_mode="r+")
-    at, shift = 3 * slot // 2, 4 * (slot & 1)
-    word = int(data[at]) | int(data[at + 1]) << 8
-    assert (word >> shift) & 0xFFF != value, "the target is already that"
-    word = word & ~(0xFFF << shift) | value << shift
-    data[at], data[at + 1] = word & 0xFF, word >> 8
+    at, shift = 14 * slot // 8, 14 * slot % 8
+    word = int(data[at]) | int(data[at + 1]) << 8 | int(data[at + 2]) << 16
+    assert (word >> shift) & 0x3FFF != value, "the target is already that"
+    word = word & ~(0x3FFF << shift) | value << shift
+    data[at], data[at + 1], data[at + 2] = word & 0xFF, word >> 8 & 0xFF, word >> 16
     data.flush()
     del data
 
@@ -311,12 +311,14 @@ def test_array_missing_from_manifest(copy):
         open_store(copy)
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_group_layout_store_is_refused_in_one_line(copy, capsys, version):
-    """Stores of formats 1-2 hold the group layout (g_delay, g_gain, g_count): one line that
-    says to compile again, from the API and the CLI."""
+@pytest.mark.parametrize("version, layout", [(1, "in the group layout"),
+                                             (2, "in the group layout"),
+                                             (3, "with the 12-bit targets")])
+def test_older_layout_store_is_refused_in_one_line(copy, capsys, version, layout):
+    """Stores of formats 1-2 hold the group layout (g_delay, g_gain, g_count), format 3
+    12-bit targets: one line that says to compile again, from the API and the CLI."""
     edit_manifest(copy, lambda m: m.update(format_version=version))
-    text = (f"manifest.json: written in the group layout of format {version}, which this "
+    text = (f"manifest.json: written {layout} of format {version}, which this "
             "brainmac no longer reads: compile the network again with `brainmac compile`")
     with pytest.raises(StoreError) as err:
         open_store(copy)
@@ -333,9 +335,9 @@ def test_future_format_version(copy):
 
 
 @pytest.mark.parametrize("less,message", [
-    (1, r"manifest\.json: array s_value has shape \(\d+,\), but partitions are padded to an "
-        "even number"),
-    (2, r"manifest\.json: array s_index has shape \(\d+,\), but the other arrays imply"),
+    (1, r"manifest\.json: array s_value has shape \(\d+,\), but partitions are padded to a "
+        "multiple of 4"),
+    (4, r"manifest\.json: array s_index has shape \(\d+,\), but the other arrays imply"),
 ])
 def test_manifest_lying_about_a_shape(copy, less, message):
     def lie(m):
@@ -348,20 +350,20 @@ def test_manifest_lying_about_a_shape(copy, less, message):
 def test_manifest_lying_about_shapes_consistently(copy):
     """Shapes that agree with each other but not with the file headers."""
     def lie(m):
-        m["arrays"]["s_value"]["shape"][0] -= 2
-        m["arrays"]["s_index"]["shape"][0] -= 3
+        m["arrays"]["s_value"]["shape"][0] -= 4
+        m["arrays"]["s_index"]["shape"][0] -= 7
     n = read_manifest(copy)["arrays"]["s_index"]["shape"][0]
     edit_manifest(copy, lie)
     with pytest.raises(StoreError, match=rf"s_index\.npy: the manifest says dtype \|u1 shape "
-                       rf"\({n - 3},\) but its header says dtype \|u1 shape \({n},\)"):
+                       rf"\({n - 7},\) but its header says dtype \|u1 shape \({n},\)"):
         open_store(copy)
 
 
 def test_manifest_and_header_lying_together(copy):
     """A consistent lie (manifest and header) is caught by the file size."""
     def lie(m):
-        m["arrays"]["s_value"]["shape"][0] += 10
-        m["arrays"]["s_index"]["shape"][0] += 15
+        m["arrays"]["s_value"]["shape"][0] += 8
+        m["arrays"]["s_index"]["shape"][0] += 14
     edit_manifest(copy, lie)
     n = read_manifest(copy)["arrays"]["s_index"]["shape"][0]
     data = bytearray((copy / "s_index.npy").read_bytes())
@@ -388,7 +390,7 @@ def test_manifest_dtype_mismatch(copy):
 @pytest.mark.parametrize("name,index,value,message", [
     ("row_syn", (1, 40), 4_000_000_000, r"row_syn\.npy: row 1 must start at 0 and never"),
     ("row_syn", (3, -1), 100, r"row_syn\.npy: row 3 must start at 0 and never decrease"),
-    ("row_syn", (3, -1), 1251, r"row_syn\.npy: row 3 points past the end"),  # 1 slot more
+    ("row_syn", (3, -1), 1253, r"row_syn\.npy: row 3 points past the end"),  # 1 past padding
     ("row_syn", (3, -1), 1249, r"g_code\.npy: the codes of row \d+ of partition 3 count "
                                r"other synapses"),
     ("row_grp", (0, 0), 1, r"row_grp\.npy: row 0 must start at 0"),
@@ -415,14 +417,14 @@ def test_out_of_bounds_values(copy, name, index, value, message):
         open_store(copy)
 
 
-def test_a_partition_larger_than_12_bits_address():
+def test_a_partition_larger_than_14_bits_address():
     from brainmac.store.validate import check_partitions
 
-    arrays = {"part_start": np.array([0, 4097]), "part_pop": np.array([0]),
-              "v_init": np.zeros(4097)}
-    with pytest.raises(StoreError, match=r"here/part_start\.npy: partition 0 holds 4097 "
-                       "neurons, more than the 4096"):
-        check_partitions(arrays, [{"start": 0, "size": 4097}], "here")
+    arrays = {"part_start": np.array([0, 16385]), "part_pop": np.array([0]),
+              "v_init": np.zeros(16385)}
+    with pytest.raises(StoreError, match=r"here/part_start\.npy: partition 0 holds 16385 "
+                       "neurons, more than the 16384 that 14-bit targets address"):
+        check_partitions(arrays, [{"start": 0, "size": 16385}], "here")
 
 
 CODE_ROW = r"g_code\.npy: the codes of row \d+ of partition {p} \(bytes \d+ to \d+\) "
@@ -551,7 +553,7 @@ def test_cli_compile_info_run(tmp_path, capsys):
     assert main(["compile", "brunel", "--scale", "0.02", "-o", str(path), "--quiet"]) == 0
     assert main(["info", str(path), "--verify"]) == 0
     out = capsys.readouterr().out
-    for text in ("format version 3", "synapses       6,250", "bytes/synapse", "E->I",
+    for text in ("format version 4", "synapses       6,250", "bytes/synapse", "E->I",
                  "poisson->E", "size on disk", "checksums and indices ok"):
         assert text in out, text
     assert main(["info", str(path), "--json"]) == 0

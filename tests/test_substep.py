@@ -221,5 +221,5 @@ def test_stores_with_and_without_substeps_record_k(tmp_path):
     write_store(net, tmp_path / "sub", "seed", 0.1, seed=1, substep_bits=3)
     for name, k in (("plain", 0), ("sub", 3)):
         manifest = read_manifest(tmp_path / name)
-        assert manifest["format_version"] == FORMAT_VERSION == 3
+        assert manifest["format_version"] == FORMAT_VERSION == 4
         assert manifest["model"].get("substep_bits", 0) == k

@@ -50,8 +50,8 @@ def register(sub) -> None:
     p.add_argument("--drive", choices=("poisson", "dc"), default="poisson",
                    help="external input of the microcircuit")
     p.add_argument("--partition-size", type=positive_int, default=None,
-                   help="most neurons per partition (default and largest 4096); peak memory grows "
-                        "with it")
+                   help="most neurons per partition (largest 16384; default: 16384, 8192 or 4096, "
+                        "the largest that gives at least 4 partitions)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="partitions built at once; each holds about one partition in memory")
     p.add_argument("--force", action="store_true", help="replace an existing store")
@@ -102,7 +102,6 @@ def main(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE
     from brainmac.compile.profiles import with_rounding
     from brainmac.store import read_manifest, write_store
 
@@ -114,7 +113,7 @@ def main(args) -> int:
         task = bar.add_task("compile", total=None)
         write_store(net, args.out, profile=with_rounding(args.precision, args.rounding),
                     dt_ms=args.dt, seed=args.seed,
-                    partition_size=args.partition_size or DEFAULT_PARTITION_SIZE,
+                    partition_size=args.partition_size,
                     threads=args.threads, overwrite=args.force,
                     substep_bits=args.substep_bits,
                     progress=lambda done, total: bar.update(task, completed=done, total=total))

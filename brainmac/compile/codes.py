@@ -1,27 +1,33 @@
-"""The compact synapse layout: 12-bit targets and one-byte group codes.
+"""The compact synapse layout: 14-bit targets and one-byte group codes.
 
 Per synapse the layout stores its weight (one byte in the fixed-point profiles) and a
-12-bit target; delays and gains are shared by *groups* of consecutive synapses of a row
-(one presynaptic neuron in one partition) and coded in one byte per group. The full-scale
-microcircuit needs 2.5 bytes per synapse for weights and targets, ~0.17 for the codes and
-0.05 for the row pointers (the previous layout: 3 + 1.18 + 0.05).
+14-bit target; delays and gains are shared by *groups* of consecutive synapses of a row
+(one presynaptic neuron in one partition) and coded in one byte per group. Partitions hold
+up to 16,384 neurons: a row is a presynaptic neuron's synapses in a partition, and delivery
+costs per group (~20 ns) as well as per synapse, so few long rows (the full-scale
+microcircuit: 10 partitions, rows of ~400 synapses in ~40 groups) run faster than many
+short ones (24 partitions of 4,096 with 12-bit targets: rows of ~170 synapses in ~29
+groups; docs/performance.md, session 7). The full-scale microcircuit needs 2.75 bytes per
+synapse for weights and targets, ~0.1 for the codes and 0.02 for the row pointers.
 
 Arrays (P partitions, N neurons, n synapse slots, g code bytes)::
 
-    syn_base  (P,)    int64   first synapse slot of each partition (even)
+    syn_base  (P,)    int64   first synapse slot of each partition (a multiple of 4)
     row_syn   (P, N+1) uint32 first synapse of each row, partition-relative
-    s_index   (3n/2,) uint8   12-bit targets, slot k in bits [12k, 12k + 12), little-endian
+    s_index   (7n/4,) uint8   14-bit targets, slot k in bits [14k, 14k + 14), little-endian
     s_value   (n,)    weight  stored weights
     grp_base  (P,)    int64   first code byte of each partition
     row_grp   (P, N+1) uint32 first code byte of each row, partition-relative
     g_code    (g,)    uint8   group codes of every row
 
-A partition's synapses are padded to an even number of slots (one slot of weight 0 and
-target 0 that no row points to), so that every partition starts on a whole byte of
-``s_index`` and its byte range is ``[3 syn_base / 2, 3 (syn_base + slots) / 2)``.
+A partition's synapses are padded to a multiple of SLOT_BLOCK = 4 slots (slots of weight 0
+and target 0 that no row points to), so that every partition starts on a whole byte of
+``s_index`` (4 targets are 7 bytes) and its byte range is ``[7 syn_base / 4, 7 (syn_base +
+slots) / 4)``.
 
-Target of slot k: ``v = s_index[3k >> 1] | s_index[(3k >> 1) + 1] << 8``, then
-``(v >> 4 (k & 1)) & 0xFFF``: partitions hold at most 4,096 neurons.
+Target of slot k: bit ``b = 14k``, ``v = s_index[b >> 3] | s_index[(b >> 3) + 1] << 8 |
+s_index[(b >> 3) + 2] << 16`` (the third byte only where ``b & 7`` > 2), then ``(v >> (b &
+7)) & 0x3FFF``: partitions hold at most 16,384 neurons.
 
 Codes of a row, read in order, with a running (gain, delay) that starts at (none, 0)::
 
@@ -42,42 +48,57 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-TARGET_BITS = 12
+TARGET_BITS = 14
+TARGET_MASK = (1 << TARGET_BITS) - 1
 MAX_TARGETS = 1 << TARGET_BITS  # neurons per partition
+SLOT_BLOCK = 4  # a partition's slots are padded to a multiple of this: 4 targets, 7 bytes
 MAX_COUNT = 15  # synapses per group code
 MAX_STEP = 15  # delay step a group code carries
 GAIN_CODE = 0  # the code that sets the gain (two bytes follow)
 MAX_GAINS = 1 << 16
 
 
-def even(n):
-    """``n`` (an int or an integer array) rounded up to an even number of synapse slots."""
-    return n + (n & 1)
+def padded(n):
+    """``n`` (an int or an integer array) rounded up to a multiple of SLOT_BLOCK slots."""
+    return (n + (SLOT_BLOCK - 1)) // SLOT_BLOCK * SLOT_BLOCK
+
+
+def target_bytes(slots):
+    """Bytes of ``s_index`` holding the targets of ``slots`` (a multiple of SLOT_BLOCK)."""
+    return slots * TARGET_BITS // 8
 
 
 @njit(cache=True, nogil=True)
 def target_at(s_index, k):
-    """The 12-bit target of synapse slot k."""
-    o = (np.uint64(k) * np.uint64(3)) >> np.uint64(1)
+    """The 14-bit target of synapse slot k."""
+    bit = np.uint64(k) * np.uint64(TARGET_BITS)
+    o = bit >> np.uint64(3)
+    shift = bit & np.uint64(7)
     v = np.uint64(s_index[o]) | (np.uint64(s_index[o + np.uint64(1)]) << np.uint64(8))
-    return (v >> ((np.uint64(k) & np.uint64(1)) << np.uint64(2))) & np.uint64(0xFFF)
+    if shift > np.uint64(2):  # the target reaches into a third byte
+        v |= np.uint64(s_index[o + np.uint64(2)]) << np.uint64(16)
+    return (v >> shift) & np.uint64(TARGET_MASK)
 
 
 @njit(cache=True, nogil=True)
 def pack_targets(targets, out):
-    """Write ``targets`` (n,) (< 4096) into the 12-bit array ``out`` (3 even(n) / 2,)."""
-    for k in range(0, targets.size - 1, 2):
-        a, b = targets[k], targets[k + 1]
-        o = 3 * k // 2
-        out[o] = a & 0xFF
-        out[o + 1] = (a >> 8) | ((b & 0xF) << 4)
-        out[o + 2] = b >> 4
-    if targets.size & 1:
-        a = targets[targets.size - 1]
-        o = 3 * (targets.size - 1) // 2
-        out[o] = a & 0xFF
-        out[o + 1] = a >> 8
-        out[o + 2] = 0
+    """Write ``targets`` (n,) (< 16,384) into the 14-bit array ``out`` (7 padded(n) / 4,),
+    padding slots as target 0."""
+    out[:] = 0
+    for k in range(targets.size):
+        put_target(out, k, targets[k])
+
+
+@njit(inline="always", cache=True, nogil=True)
+def put_target(out, k, target):
+    """Add ``target`` as slot k's 14 bits into ``out``, whose bits there are still 0."""
+    bit = TARGET_BITS * k
+    o = bit >> 3
+    v = np.int64(target) << (bit & 7)
+    out[o] |= v & 0xFF
+    out[o + 1] |= (v >> 8) & 0xFF
+    if v >> 16:
+        out[o + 2] |= v >> 16
 
 
 @njit(cache=True, nogil=True)
@@ -296,3 +317,83 @@ def decode_partition(g_code, gb, row_grp_p, row_syn_p, sb, s_index, s_value):
                     value[s], delay[s], gain[s] = s_value[sb + s], d, gi
                     s += 1
     return pre, target, value, delay, gain
+
+
+_NO_KEY = np.int64(1) << np.int64(62)  # the key of a cursor past its row's last group
+_KEY_DELAYS = np.int64(1) << np.int64(32)  # key = gain * _KEY_DELAYS + delay while merging
+
+
+@njit(cache=True, nogil=True)
+def _next_group(g_code, cursor, j):
+    """Advance row cursor j (``cursor[j]`` = code position, code end, gain, delay, synapses
+    left in the group, key) to its next group of synapses; key _NO_KEY past the last."""
+    c, c1, gain, delay = cursor[j, 0], cursor[j, 1], cursor[j, 2], cursor[j, 3]
+    cursor[j, 5] = _NO_KEY
+    while c < c1:
+        code = np.int64(g_code[c])
+        c += 1
+        count, step = code & 15, code >> 4
+        if count == 0:
+            if step == 0:
+                gain = np.int64(g_code[c]) | (np.int64(g_code[c + 1]) << 8)
+                c += 2
+                delay = 0
+            else:
+                delay += np.int64(1) << (step + 3)
+            continue
+        delay += step
+        cursor[j, 4] = count
+        cursor[j, 5] = gain * _KEY_DELAYS + delay
+        break
+    cursor[j, 0], cursor[j, 2], cursor[j, 3] = c, gain, delay
+
+
+@njit(cache=True, nogil=True)
+def merge_rows(row_syn, row_grp, g_code, g_base, targets, values, s_base, offset, out_syn,
+               s_index, out_values, out_codes, out_grp):
+    """Merge the rows of m partitions of neighbouring neurons into the rows of one.
+
+    Part j's rows are ``row_syn[j]`` / ``row_grp[j]`` (m, N+1) into ``g_code`` from
+    ``g_base[j]`` and into ``targets`` (partition-relative, unpacked) and ``values`` from
+    ``s_base[j]``; its neurons start ``offset[j]`` after the merged partition's. Each merged
+    row takes the groups of the m rows in (gain, delay) order, those of a lower j first
+    where the keys tie; a target is in one part only, so it receives its inputs in the
+    order it had. ``out_syn`` (N+1,) holds the merged row starts (the sums of the parts');
+    writes the synapses (targets packed into ``s_index``, zeros on entry), the codes
+    (``out_codes``; none, only counted, where it is empty) and the code starts ``out_grp``
+    (N+1,); returns the code bytes."""
+    m = row_syn.shape[0]
+    cursor = np.zeros((m, 6), np.int64)
+    longest = 1
+    for i in range(out_syn.size - 1):
+        longest = max(longest, out_syn[i + 1] - out_syn[i])
+    keys = np.empty(longest, np.int64)  # of one merged row
+    at = 0
+    for i in range(row_syn.shape[1] - 1):
+        out_grp[i] = at
+        for j in range(m):
+            cursor[j, 0] = g_base[j] + row_grp[j, i]
+            cursor[j, 1] = g_base[j] + row_grp[j, i + 1]
+            cursor[j, 2], cursor[j, 3] = -1, 0
+            _next_group(g_code, cursor, j)
+        src = s_base.astype(np.int64) + row_syn[:, i].astype(np.int64)
+        o = np.int64(out_syn[i])
+        while True:
+            j = 0
+            for jj in range(1, m):
+                if cursor[jj, 5] < cursor[j, 5]:
+                    j = jj
+            if cursor[j, 5] == _NO_KEY:
+                break
+            for q in range(cursor[j, 4]):
+                if out_codes.size:
+                    put_target(s_index, o, targets[src[j] + q] + offset[j])
+                out_values[o] = values[src[j] + q]
+                keys[o - out_syn[i]] = cursor[j, 5]
+                o += 1
+            src[j] += cursor[j, 4]
+            _next_group(g_code, cursor, j)
+        at += _row_codes(keys, _KEY_DELAYS, 0, out_syn[i + 1] - out_syn[i], out_codes, at)
+    out_grp[row_syn.shape[1] - 1] = at
+    return at
+

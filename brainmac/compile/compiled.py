@@ -26,13 +26,13 @@ ARRAY_DOCS = {
     "gain_value": "(G,) ring type: state units per mantissa unit (2**exponent; 1 in float)",
     "gain_receptor": "(G,) int64: receptor of each gain index",
     "v_init": "(N,) state type: initial membrane potential, relative to E_L",
-    "syn_base": "(P,) int64: first synapse slot of each partition (even)",
+    "syn_base": "(P,) int64: first synapse slot of each partition (a multiple of 4)",
     "grp_base": "(P,) int64: first code byte of each partition",
     "row_syn": "(P, N+1) uint32: first synapse of each row, partition-relative",
     "row_grp": "(P, N+1) uint32: first code byte of each row, partition-relative",
     "g_code": "(g,) uint8: group codes: count, delay step, gain (brainmac.compile.codes)",
-    "s_index": "(3n/2,) uint8: 12-bit targets relative to the partition start",
-    "s_value": "(n,) weight type: stored weight (n slots: partitions padded to even)",
+    "s_index": "(7n/4,) uint8: 14-bit targets relative to the partition start",
+    "s_value": "(n,) weight type: stored weight (n slots: partitions padded to multiples of 4)",
 }
 
 

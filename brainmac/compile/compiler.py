@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from brainmac import rng
-from brainmac.compile.codes import even
+from brainmac.compile.codes import padded, target_bytes
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.drives import guide_table, poisson_cdf
 from brainmac.compile.generate import (
@@ -29,7 +29,9 @@ from brainmac.compile.pack import (
     MAX_DELAY_STEPS,
     MAX_PARTITION_SIZE,
     PartitionSynapses,
-    pack_partition,
+    RowMerger,
+    SortedRows,
+    sort_rows,
 )
 from brainmac.compile.plan import N_RECEPTORS, ProjectionPlan, choose_gain, plan_projections
 from brainmac.compile.profiles import Profile, get_profile
@@ -39,7 +41,22 @@ from brainmac.network.distributions import Normal, check_finite
 from brainmac.network.network import DCDrive, Network, PoissonDrive
 from brainmac.network.neurons import SOURCE_MODELS
 
-DEFAULT_PARTITION_SIZE = 4096  # neurons; a delay slot of a partition's ring stays in L1/L2
+BUILD_BLOCK = 4096  # neurons whose synapses are generated and sorted at once
+PARTITIONS_PER_WORKER = 2  # fewer, and one thread waits for another (a schedule balances)
+DEFAULT_WORKERS = 2  # the threads a default partitioning is balanced for (a 2-core machine)
+
+
+def default_partition_size(net: Network) -> int:
+    """The partition size a network gets unless one is given: the largest of 16,384,
+    8,192 and 4,096 neurons (long rows: delivery costs per group of a row as well as per
+    synapse) that gives each of DEFAULT_WORKERS threads PARTITIONS_PER_WORKER partitions
+    to balance, else 4,096. It depends on the network only (a store or a checkpoint runs
+    with any thread count); results do not depend on it."""
+    size = MAX_PARTITION_SIZE
+    while size > BUILD_BLOCK and (partition_bounds(net, size)[1].size
+                                  < PARTITIONS_PER_WORKER * DEFAULT_WORKERS):
+        size //= 2
+    return size
 
 
 def _check_options(dt_ms: float, seed: int, partition_size: int) -> float:
@@ -216,8 +233,9 @@ def _put_uniform_block(plan, lo, hi, size, profile, dt_ms, p_start, columns, at,
 
 def _build_partition(net, plans, partition, p_start, p_stop, pop_index, offsets, profile,
                      dt_ms, n_gains, lsb, tally):
-    """Generate the partition's synapses block by block into compact columns
-    (pre int32, post uint16, value, delay uint16, gain uint16), then pack them."""
+    """Generate the synapses onto neurons [p_start, p_stop) block by block into compact
+    columns (pre int32, post uint16, value, delay uint16, gain uint16), then sort them into
+    rows (targets relative to p_start)."""
     first = offsets[net.populations[pop_index].name]
     blocks = [(plan, *r) for plan in plans if plan.post_start == first
               for r in _post_ranges(plan, p_start - first, p_stop - first)]
@@ -239,8 +257,8 @@ def _build_partition(net, plans, partition, p_start, p_stop, pop_index, offsets,
                    c_pre, c_post, c_delay, c_gain)
         c_value[at:at + size] = block.value
         at += size
-    del c_pre, c_post, c_value, c_delay, c_gain, block  # pack_partition drops the columns
-    return pack_partition(columns, net.n_neurons, n_gains)
+    del c_pre, c_post, c_value, c_delay, c_gain, block  # sort_rows drops the columns
+    return sort_rows(columns, net.n_neurons, n_gains)
 
 
 def built_in_order(build: Callable[[int], PartitionSynapses], first: int, stop: int,
@@ -267,13 +285,13 @@ def assemble_partitions(compiler: Compiler, owned: tuple[int, int], synapses: np
     copied (concatenating them all at the end would hold a second copy of the synapses).
 
     ``synapses`` (P,) are the exact counts (:meth:`Compiler.synapse_counts`): the synapse
-    arrays are allocated once from them (each partition padded to an even number of slots,
+    arrays are allocated once from them (each partition padded to a multiple of 4 slots,
     ``brainmac.compile.codes``). Row pointers of partitions outside ``owned`` stay zero
     (empty rows) and are never written, so they take no memory. Returns the synapse arrays
     and their bases (ARRAY_DOCS)."""
     first, stop = owned
     n_parts = compiler.n_partitions
-    slots = even(np.asarray(synapses, np.int64))
+    slots = padded(np.asarray(synapses, np.int64))
     inside = (np.arange(n_parts) >= first) & (np.arange(n_parts) < stop)
     slots = np.where(inside, slots, 0)
     n_slots = int(slots.sum())
@@ -284,7 +302,7 @@ def assemble_partitions(compiler: Compiler, owned: tuple[int, int], synapses: np
         part = next(built)
         if not arrays:
             arrays = {"s_value": np.empty(n_slots, part.s_value.dtype),
-                      "s_index": np.empty(3 * n_slots // 2, np.uint8),
+                      "s_index": np.empty(target_bytes(n_slots), np.uint8),
                       **{name: np.zeros((n_parts, getattr(part, name).size),
                                         getattr(part, name).dtype)
                          for name in ("row_syn", "row_grp")}}
@@ -293,7 +311,7 @@ def assemble_partitions(compiler: Compiler, owned: tuple[int, int], synapses: np
                                f"{synapses[p]} were counted")
         m = int(slots[p])
         arrays["s_value"][at:at + m] = part.s_value
-        arrays["s_index"][3 * at // 2:3 * (at + m) // 2] = part.s_index
+        arrays["s_index"][target_bytes(at):target_bytes(at + m)] = part.s_index
         arrays["row_syn"][p] = part.row_syn
         arrays["row_grp"][p] = part.row_grp
         at += m
@@ -443,8 +461,10 @@ class Compiler:
     """
 
     def __init__(self, net: Network, profile: str | Profile = "seed", dt_ms: float = 0.1,
-                 seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE,
+                 seed: int = 1, partition_size: int | None = None,
                  substep_bits: int = 0) -> None:
+        if partition_size is None:
+            partition_size = default_partition_size(net)
         self.profile = get_profile(profile)
         self.dt_ms = _check_options(dt_ms, seed, partition_size)
         self.substep_bits = check_substep_bits(substep_bits)
@@ -463,7 +483,8 @@ class Compiler:
             self.lsb[2 * plan.index: 2 * plan.index + 2] = plan.lsb
             self.gain_value[2 * plan.index: 2 * plan.index + 2] = 2.0 ** plan.gain_exponent
             self.gain_receptor[2 * plan.index + 1] = 1 if plan.exp_target else 0
-        self.part_start, self.part_pop = partition_bounds(net, partition_size)
+        self.partition_size = int(partition_size)
+        self.part_start, self.part_pop = partition_bounds(net, self.partition_size)
         self.tally = _QuantizationTally(self.n_partitions, self.n_gains)
 
     @property
@@ -473,20 +494,35 @@ class Compiler:
     def synapse_counts(self) -> np.ndarray:
         """Synapses ending on each partition, counted exactly from the connectivity plans
         without generating a synapse; shape (P,), int64."""
-        offsets = self.net.offsets()
-        names = [pop.name for pop in self.net.populations]
-        counts = np.zeros(self.n_partitions, np.int64)
-        for p, pop_index in enumerate(self.part_pop):
-            first = offsets[names[pop_index]]
-            a, b = int(self.part_start[p]) - first, int(self.part_start[p + 1]) - first
-            counts[p] = sum(int(post_counts(plan, a, b).sum()) for plan in self.plans
-                            if plan.post_start == first)
-        return counts
+        return np.array([self._count(p, int(self.part_start[p]), int(self.part_start[p + 1]))
+                         for p in range(self.n_partitions)], np.int64)
+
+    def _count(self, p: int, start: int, stop: int) -> int:
+        """Synapses ending on neurons [start, stop) of partition p."""
+        first = self.net.offsets()[self.net.populations[int(self.part_pop[p])].name]
+        return sum(int(post_counts(plan, start - first, stop - first).sum())
+                   for plan in self.plans if plan.post_start == first)
 
     def build_partition(self, p: int) -> PartitionSynapses:
-        """Generate, quantize and pack the synapses onto partition ``p`` (thread-safe)."""
-        return _build_partition(self.net, self.plans, p, int(self.part_start[p]),
-                                int(self.part_start[p + 1]), int(self.part_pop[p]),
+        """Generate, quantize and pack the synapses onto partition ``p`` (thread-safe), in
+        blocks of at most BUILD_BLOCK neurons whose rows are then merged
+        (:class:`RowMerger`): generating a block holds ~22 bytes per synapse of the block,
+        the merge ~6 per synapse of the partition."""
+        start, stop = int(self.part_start[p]), int(self.part_start[p + 1])
+        edges = np.linspace(start, stop, -(-(stop - start) // BUILD_BLOCK) + 1)
+        edges = [int(x) for x in edges.round()]
+        blocks = list(zip(edges[:-1], edges[1:], strict=True))
+        if len(blocks) == 1:
+            return self._build_block(p, start, stop).packed()
+        merger = RowMerger([self._count(p, a, b) for a, b in blocks], self.net.n_neurons,
+                           self.profile.weight_dtype)
+        for a, b in blocks:
+            merger.add(self._build_block(p, a, b), a - start)
+        return merger.packed()
+
+    def _build_block(self, p: int, start: int, stop: int) -> SortedRows:
+        """The sorted rows of the synapses onto neurons [start, stop) of partition p."""
+        return _build_partition(self.net, self.plans, p, start, stop, int(self.part_pop[p]),
                                 self.net.offsets(), self.profile, self.dt_ms, self.n_gains,
                                 self.lsb, self.tally)
 
@@ -511,7 +547,7 @@ class Compiler:
 
 
 def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float = 0.1,
-                    seed: int = 1, partition_size: int = DEFAULT_PARTITION_SIZE,
+                    seed: int = 1, partition_size: int | None = None,
                     threads: int = 1,
                     progress: Callable[[int, int], None] | None = None,
                     substep_bits: int = 0) -> CompiledNetwork:
@@ -526,9 +562,9 @@ def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float 
         Time step (ms). Constant delays must be whole multiples of it.
     seed : int
         Seeds every random draw (connectivity, weights, delays, initial potentials, drive).
-    partition_size : int
-        Most neurons per partition (<= 4096: targets are 12-bit). Results do not depend
-        on it.
+    partition_size : int, optional
+        Most neurons per partition (<= 16,384: targets are 14-bit); by default
+        :func:`default_partition_size`. Results do not depend on it.
     threads : int
         Partitions built in parallel.
     progress : callable(done, total), optional

@@ -2,7 +2,7 @@
 
 Within a partition, the synapses of one presynaptic neuron (a *row*) are contiguous,
 sorted by (gain index, delay), and coded as groups that share both: per synapse only the
-weight and a 12-bit partition-local target are stored, per group one code byte
+weight and a 14-bit partition-local target are stored, per group one code byte
 (``brainmac.compile.codes`` has the layout). Order within a group is generation order, so
 every target receives its inputs in the same order whatever the partitioning (which makes
 float profiles partition-independent too).
@@ -12,9 +12,9 @@ Arrays of one partition (``n`` synapses, ``N`` neurons in the network)::
     row_syn  (N+1,)        uint32  first synapse of each presynaptic row
     row_grp  (N+1,)        uint32  first code byte of each row
     g_code   (g,)          uint8   group codes
-    s_index  (3 even(n)/2,) uint8  12-bit targets, relative to the partition's first neuron
-    s_value  (even(n),)    weight  mantissa (int8 / int16) or float weight; a padding slot
-                                   (weight 0) makes the count even
+    s_index  (7 padded(n)/4,) uint8  14-bit targets, relative to the partition's first neuron
+    s_value  (padded(n),)  weight  mantissa (int8 / int16) or float weight; padding slots
+                                   (weight 0) make the count a multiple of 4
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ from brainmac.compile.codes import (
     MAX_TARGETS,
     encode_rows,
     encode_uniform_rows,
-    even,
+    merge_rows,
     pack_targets,
+    padded,
+    target_bytes,
 )
 from brainmac.errors import CapacityError
 
-MAX_PARTITION_SIZE = MAX_TARGETS  # the local target index has 12 bits
+MAX_PARTITION_SIZE = MAX_TARGETS  # the local target index has 14 bits
 MAX_DELAY_STEPS = (1 << 16) - 1
 
 
@@ -50,6 +52,29 @@ class PartitionSynapses:
     @property
     def n_synapses(self) -> int:
         return int(self.row_syn[-1])
+
+
+@dataclass
+class SortedRows:
+    """:class:`PartitionSynapses` before its targets are packed: ``targets`` (n,) uint16,
+    partition-relative, where the layout has ``s_index``."""
+
+    row_syn: np.ndarray
+    row_grp: np.ndarray
+    g_code: np.ndarray
+    targets: np.ndarray
+    s_value: np.ndarray
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.row_syn[-1])
+
+    def packed(self) -> PartitionSynapses:
+        """The partition with its targets packed into ``s_index`` (module doc)."""
+        s_index = np.empty(target_bytes(padded(self.targets.size)), np.uint8)
+        pack_targets(self.targets, s_index)
+        return PartitionSynapses(self.row_syn, self.row_grp, self.g_code, s_index,
+                                 self.s_value)
 
 
 @njit(cache=True, nogil=True)
@@ -147,12 +172,12 @@ def _scatter_rows(pre, post_local, value, subkey, starts, n_slots):
 MAX_KEY_BUCKETS = 1 << 24  # beyond this many (delay, gain) values, a comparison sort
 
 
-def pack_partition(columns: list[np.ndarray], n_neurons: int,
-                   n_gains: int) -> PartitionSynapses:
-    """Pack synapses given in generation order into the compact layout.
+def sort_rows(columns: list[np.ndarray], n_neurons: int, n_gains: int) -> SortedRows:
+    """Sort and code synapses given in generation order into the rows of the compact
+    layout (:meth:`SortedRows.packed` packs their targets).
 
     ``columns`` = [pre, post_local, value, delay, gain_index], arrays of equal length:
-    ``pre`` global ids, ``post_local`` partition-relative ids (< 4096), ``value`` the stored
+    ``pre`` global ids, ``post_local`` partition-relative ids (< 16,384), ``value`` the stored
     weights, ``delay`` steps and ``gain_index`` (uint16 each). The list is emptied: each
     column is dropped as soon as it has been used, so that the sort holds at most about
     two copies of the synapses (~22 bytes each) instead of four. The order is a stable sort
@@ -192,14 +217,77 @@ def pack_partition(columns: list[np.ndarray], n_neurons: int,
         pre, post_local, value, subkey = _to_buckets(pre, post_local, value, subkey, starts,
                                                      shift)
     targets, s_value, sorted_key = _scatter_rows(pre, post_local, value, subkey, starts,
-                                                 even(pre.size))
+                                                 padded(pre.size))
     del pre, post_local, value, subkey
-    s_index = np.empty(3 * even(targets.size) // 2, np.uint8)
-    pack_targets(targets, s_index)
-    del targets
     if uniform:
         g_code = encode_uniform_rows(first_key, n_delays, starts, row_grp)
     else:
         g_code = encode_rows(sorted_key, n_delays, starts, row_grp)
-    return PartitionSynapses(row_syn=starts.astype(np.uint32), row_grp=row_grp.astype(np.uint32),
-                             g_code=g_code, s_index=s_index, s_value=s_value)
+    return SortedRows(row_syn=starts.astype(np.uint32), row_grp=row_grp.astype(np.uint32),
+                      g_code=g_code, targets=targets, s_value=s_value)
+
+
+def pack_partition(columns: list[np.ndarray], n_neurons: int,
+                   n_gains: int) -> PartitionSynapses:
+    """Pack synapses given in generation order into the compact layout
+    (:func:`sort_rows`, then the targets packed)."""
+    return sort_rows(columns, n_neurons, n_gains).packed()
+
+
+class RowMerger:
+    """The rows of one partition, merged from those of its blocks of neurons.
+
+    :meth:`add` takes each block's sorted rows in neuron order (the synapse counts are
+    known beforehand, so each block's targets and weights are copied into place and the
+    block released); :meth:`packed` merges them (:func:`brainmac.compile.codes.merge_rows`:
+    every target keeps the order of its inputs, so results equal those of one sort) with
+    the targets packed as they are written: ~6 bytes per synapse at once, not the ~22 of
+    generating the whole partition's synapses.
+    """
+
+    def __init__(self, block_synapses: list[int], n_neurons: int, value_dtype) -> None:
+        self.counts = np.asarray(block_synapses, np.int64)
+        self.targets = np.empty(int(self.counts.sum()), np.uint16)
+        self.values = np.empty(self.targets.size, value_dtype)
+        self.row_syn = np.zeros((self.counts.size, n_neurons + 1), np.uint32)
+        self.row_grp = np.zeros_like(self.row_syn)
+        self.codes: list[np.ndarray] = []
+        self.offsets: list[int] = []
+
+    def add(self, rows: SortedRows, offset: int) -> None:
+        """Block j's rows (the j-th call), its neurons ``offset`` after the partition's
+        first."""
+        j = len(self.codes)
+        if rows.n_synapses != self.counts[j]:
+            raise RuntimeError(f"block {j} holds {rows.n_synapses} synapses, "
+                               f"{self.counts[j]} were counted")
+        at = int(self.counts[:j].sum())
+        self.targets[at:at + rows.n_synapses] = rows.targets
+        self.values[at:at + rows.n_synapses] = rows.s_value[:rows.n_synapses]
+        self.row_syn[j], self.row_grp[j] = rows.row_syn, rows.row_grp
+        self.codes.append(rows.g_code)
+        self.offsets.append(int(offset))
+
+    def packed(self) -> PartitionSynapses:
+        """The merged partition in the compact layout (module doc)."""
+        g_code = np.concatenate(self.codes)
+        out_syn = self.row_syn.astype(np.int64).sum(axis=0)
+        n = int(out_syn[-1])
+        s_index = np.zeros(target_bytes(padded(n)), np.uint8)
+        s_value = np.zeros(padded(n), self.values.dtype)
+        row_grp = np.empty(out_syn.size, np.int64)
+        args = (self.row_syn, self.row_grp, g_code,
+                _starts(np.array([c.size for c in self.codes], np.int64)), self.targets,
+                self.values, _starts(self.counts), np.asarray(self.offsets, np.int64),
+                out_syn, s_index, s_value)
+        size = merge_rows(*args, np.empty(0, np.uint8), row_grp)  # counts the code bytes
+        out_codes = np.empty(size, np.uint8)
+        merge_rows(*args, out_codes, row_grp)
+        return PartitionSynapses(row_syn=out_syn.astype(np.uint32),
+                                 row_grp=row_grp.astype(np.uint32), g_code=out_codes,
+                                 s_index=s_index, s_value=s_value)
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    """Where each of ``counts`` starts in their concatenation."""
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)

@@ -26,8 +26,8 @@ import numpy as np
 from brainmac import runner
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.compiler import (
-    DEFAULT_PARTITION_SIZE,
     Compiler,
+    default_partition_size,
     partition_bounds,
     release_free_heap,
 )
@@ -101,7 +101,7 @@ def partition_size_for(net, cfg: runner.JobConfig, n_workers: int) -> int:
     can own a partition. Results do not depend on the partitioning."""
     if cfg.partition_size:
         return int(cfg.partition_size)
-    size = min(DEFAULT_PARTITION_SIZE, max(1, net.n_neurons // n_workers))
+    size = min(default_partition_size(net), max(1, net.n_neurons // n_workers))
     while size > 1 and partition_bounds(net, size)[1].size < n_workers:
         size = max(1, size // 2)
     return size
@@ -112,7 +112,7 @@ def _model_source(cfg: runner.JobConfig, context: MPIContext, threads: int, resu
     resumed one-process checkpoint (no partition size recorded) had the default size."""
     net = runner.build_network(cfg)
     if resume and not cfg.partition_size:
-        size = DEFAULT_PARTITION_SIZE
+        size = default_partition_size(net)
     else:
         size = partition_size_for(net, cfg, context.size * threads)
     cfg = replace(cfg, partition_size=size)

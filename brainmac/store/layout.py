@@ -1,8 +1,8 @@
 """The arrays of a store: their element types and shapes (see ``compile.compiled.ARRAY_DOCS``).
 
 Shapes are written with the symbols of ARRAY_DOCS: P partitions, N neurons, L Poisson table
-length, G gain indices, g group code bytes, n synapse slots (every partition padded to an even
-number, so n is even and the 12-bit targets take 3n/2 bytes; ``brainmac.compile.codes``). A
+length, G gain indices, g group code bytes, n synapse slots (every partition padded to a
+multiple of 4, so n is too and the 14-bit targets take 7n/4 bytes; ``brainmac.compile.codes``). A
 store's shapes must agree with each other through these symbols, which :func:`check_shapes`
 enforces before any file is mapped.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from brainmac.compile.codes import SLOT_BLOCK, target_bytes
 from brainmac.compile.profiles import Profile
 from brainmac.errors import StoreError
 
@@ -41,7 +42,7 @@ ARRAYS: dict[str, tuple[object, tuple[object, ...]]] = {
     "row_syn": (np.uint32, ("P", "N+1")),
     "row_grp": (np.uint32, ("P", "N+1")),
     "g_code": (np.uint8, ("g",)),
-    "s_index": (np.uint8, ("3n/2",)),
+    "s_index": (np.uint8, ("7n/4",)),
     "s_value": ("weight_dtype", ("n",)),
 }
 
@@ -80,8 +81,8 @@ def expected_shape(name: str, dims: dict[str, int]) -> tuple[int, ...]:
             out.append(symbol)
         elif symbol.endswith("+1"):
             out.append(dims[symbol[:-2]] + 1)
-        elif symbol == "3n/2":  # 12-bit targets of n (even) synapse slots
-            out.append(3 * dims["n"] // 2)
+        elif symbol == "7n/4":  # 14-bit targets of n (a multiple of 4) synapse slots
+            out.append(target_bytes(dims["n"]))
         else:
             out.append(dims[symbol])
     return tuple(out)
@@ -99,9 +100,9 @@ def check_shapes(shapes: dict[str, tuple[int, ...]], where: str) -> dict[str, in
     if dims["L"] < 1 or dims["G"] < 1:
         raise StoreError(f"{where}: drive_cdf needs >= 1 column and gain_value >= 1 entry, "
                          f"shapes {shapes['drive_cdf']} and {shapes['gain_value']}")
-    if dims["n"] % 2:
+    if dims["n"] % SLOT_BLOCK:
         raise StoreError(f"{where}: array s_value has shape {tuple(shapes['s_value'])}, but "
-                         "partitions are padded to an even number of synapse slots")
+                         f"partitions are padded to a multiple of {SLOT_BLOCK} synapse slots")
     for name in ARRAYS:
         want = expected_shape(name, dims)
         if tuple(shapes[name]) != want:

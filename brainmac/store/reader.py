@@ -6,7 +6,8 @@ Checked on every open, in this order (the first failure is a StoreError naming t
    one, in the group layout, asks for a new compile; a newer one for a newer brainmac), a
    known profile, dt and seed, the populations, and an entry for every array and no other,
    each with the dtype the profile implies;
-2. the shapes agree with each other (P, N, L, G, g, n of ``compiled.ARRAY_DOCS``; n even);
+2. the shapes agree with each other (P, N, L, G, g, n of ``compiled.ARRAY_DOCS``; n a
+   multiple of 4);
 3. each file's 128-byte header is exactly the one its manifest entry implies and its size is
    header + data (a truncated or extended file is refused);
 4. with ``verify=True``: each file's BLAKE2b checksum;
@@ -29,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from brainmac.compile.codes import even
+from brainmac.compile.codes import padded, target_bytes
 from brainmac.compile.compiled import CompiledNetwork
 from brainmac.compile.profiles import PROFILES, get_profile
 from brainmac.compile.substep import MAX_SUBSTEP_BITS
@@ -45,6 +46,7 @@ MAX_MANIFEST_BYTES = 1 << 28
 _MAX_ELEMENTS = 1 << 52
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 LAST_GROUP_LAYOUT = 2  # formats 1-2 stored g_delay, g_gain, g_count and 16-bit targets
+LAST_12_BIT_LAYOUT = 3  # format 3 stored 12-bit targets
 
 
 def _number(value) -> bool:
@@ -81,6 +83,10 @@ def _check_header(m: object, where: str) -> None:
         raise StoreError(f"{where}: format_version must be an integer >= 1, got {version!r}")
     if version <= LAST_GROUP_LAYOUT:
         raise StoreError(f"{where}: written in the group layout of format {version}, which "
+                         "this brainmac no longer reads: compile the network again with "
+                         "`brainmac compile`")
+    if version == LAST_12_BIT_LAYOUT:
+        raise StoreError(f"{where}: written with the 12-bit targets of format {version}, which "
                          "this brainmac no longer reads: compile the network again with "
                          "`brainmac compile`")
     if version > FORMAT_VERSION:
@@ -254,7 +260,7 @@ class PartitionTotals(NamedTuple):
     """What every partition of a store holds, shape (P,) int64 each."""
 
     synapses: np.ndarray  # real synapses (row_syn[:, -1]): what MPI balances
-    slots: np.ndarray  # synapse slots: synapses rounded up to even (s_value entries)
+    slots: np.ndarray  # synapse slots: synapses rounded up to multiples of 4 (s_value entries)
     code_bytes: np.ndarray  # group code bytes (row_grp[:, -1]: g_code entries)
 
 
@@ -264,10 +270,10 @@ def partition_totals(maps: dict[str, np.ndarray], where: str) -> PartitionTotals
     ``s_value``, and ``grp_base`` that of the code bytes, ending at those of ``g_code``.
     Reads one row-pointer entry per partition."""
     synapses = np.asarray(maps["row_syn"][:, -1], np.int64)
-    totals = PartitionTotals(synapses, even(synapses),
+    totals = PartitionTotals(synapses, padded(synapses),
                              np.asarray(maps["row_grp"][:, -1], np.int64))
     for base, count, data, what in (
-            ("syn_base", totals.slots, "s_value", "row_syn totals rounded up to even"),
+            ("syn_base", totals.slots, "s_value", "row_syn totals rounded up to multiples of 4"),
             ("grp_base", totals.code_bytes, "g_code", "row_grp totals")):
         running = np.concatenate([[0], np.cumsum(count)])
         if not np.array_equal(np.asarray(maps[base]), running[:-1]) \
@@ -345,8 +351,8 @@ def open_partitions(path: str | os.PathLike, owned: tuple[int, int]) -> Compiled
     arrays = {name: a for name, a in maps.items() if name not in layout.STREAMED}
     slot, code = (int(maps[base][first]) for base in ("syn_base", "grp_base"))
     slot_end = slot + int(totals.slots[first:stop].sum())
-    ranges = {"s_value": (slot, slot_end),  # slots are even: whole bytes of s_index
-              "s_index": (3 * slot // 2, 3 * slot_end // 2),
+    ranges = {"s_value": (slot, slot_end),  # slots: multiples of 4, whole bytes of s_index
+              "s_index": (target_bytes(slot), target_bytes(slot_end)),
               "g_code": (code, code + int(totals.code_bytes[first:stop].sum()))}
     for name, (lo, hi) in ranges.items():
         arrays[name] = _map_range(path / m["arrays"][name]["file"], maps[name], lo, hi)

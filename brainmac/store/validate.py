@@ -4,13 +4,13 @@ The kernels do not bounds-check, so this is the security boundary between a stor
 memory. Given arrays whose shapes already agree (:func:`brainmac.store.layout.check_shapes`),
 the checks below guarantee that ``deliver_partition`` and the neuron updates only touch:
 
-- ring cells of the partition's own neurons: partitions of at most 4,096 neurons, the
-  12-bit target of every synapse below its partition's size (a padding slot is never read),
+- ring cells of the partition's own neurons: partitions of at most 16,384 neurons, the
+  14-bit target of every synapse below its partition's size (a padding slot is never read),
   ``gain_receptor`` in {0, 1}, and every group's delay in [1, ``MAX_DELAY_STEPS``] (delays
   fit the ring by construction);
 - group codes and synapses of the partition: row pointers start at 0 and never decrease;
   the per-partition bases are the running sums of the partitions' synapse slots (synapses
-  rounded up to even, so that each partition starts on a whole byte of ``s_index``) and
+  rounded up to a multiple of 4, so that each partition starts on a whole byte of ``s_index``) and
   code bytes, ending at the arrays' lengths; the codes of every row decode completely inside
   the row (each row starts with a gain code, no gain code is cut off) and count exactly the
   row's synapses (so each row's code and synapse ranges are exact; ``codes.check_row``);
@@ -29,7 +29,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from brainmac.compile.codes import MAX_TARGETS, ROW_ERRORS, check_partition_codes, even, target_at
+from brainmac.compile.codes import (
+    MAX_TARGETS,
+    ROW_ERRORS,
+    SLOT_BLOCK,
+    TARGET_BITS,
+    check_partition_codes,
+    padded,
+    target_at,
+    target_bytes,
+)
 from brainmac.compile.pack import MAX_DELAY_STEPS
 from brainmac.compile.profiles import Profile
 from brainmac.errors import StoreError
@@ -48,7 +57,7 @@ def _in_set(a: dict, name: str, allowed: tuple[int, ...], where: str) -> None:
 
 
 def check_partitions(a: dict, populations: list[dict], where: str) -> None:
-    """part_start runs from 0 to N without decreasing, in steps of at most 4,096 neurons;
+    """part_start runs from 0 to N without decreasing, in steps of at most 16,384 neurons;
     each partition lies in its population."""
     ps = np.asarray(a["part_start"])
     n = a["v_init"].size
@@ -57,7 +66,7 @@ def check_partitions(a: dict, populations: list[dict], where: str) -> None:
     if (np.diff(ps) > MAX_TARGETS).any():
         p = int(np.flatnonzero(np.diff(ps) > MAX_TARGETS)[0])
         _fail(where, "part_start", f"partition {p} holds {int(ps[p + 1] - ps[p])} neurons, "
-              f"more than the {MAX_TARGETS} that 12-bit targets address")
+              f"more than the {MAX_TARGETS} that {TARGET_BITS}-bit targets address")
     pops = np.asarray(a["part_pop"])
     if pops.size and (pops.min() < 0 or pops.max() >= len(populations)):
         _fail(where, "part_pop", f"population index outside [0, {len(populations)})")
@@ -118,9 +127,9 @@ def check_rows(a: dict, where: str) -> None:
     """Row pointers, bases, group codes and targets, partition by partition."""
     ps = np.asarray(a["part_start"])
     n_slots, n_code = a["s_value"].size, a["g_code"].size
-    if n_slots % 2 or a["s_index"].size != 3 * n_slots // 2:
-        _fail(where, "s_index", f"{a['s_index'].size} bytes do not hold the 12-bit targets "
-              f"of {n_slots} (an even number of) synapse slots")
+    if n_slots % SLOT_BLOCK or a["s_index"].size != target_bytes(n_slots):
+        _fail(where, "s_index", f"{a['s_index'].size} bytes do not hold the {TARGET_BITS}-bit "
+              f"targets of {n_slots} (a multiple of {SLOT_BLOCK}) synapse slots")
     syn_base, grp_base = np.asarray(a["syn_base"]), np.asarray(a["grp_base"])
     sb = gb = 0
     for p in range(ps.size - 1):
@@ -132,7 +141,7 @@ def check_rows(a: dict, where: str) -> None:
         if syn_base[p] != sb or grp_base[p] != gb:
             _fail(where, "syn_base" if syn_base[p] != sb else "grp_base",
                   f"entry {p} must be the running sum of the partitions before it")
-        slots, ng = even(int(rs[-1])), int(rg[-1])
+        slots, ng = padded(int(rs[-1])), int(rg[-1])
         if sb + slots > n_slots or gb + ng > n_code:
             _fail(where, "row_syn" if sb + slots > n_slots else "row_grp",
                   f"row {p} points past the end of the synapse or group code arrays")
@@ -168,8 +177,8 @@ def _first_target_outside(s_index, first, stop, size):
 
 
 def _check_targets(a: dict, p: int, sb: int, ns: int, size: int, where: str) -> None:
-    """The targets of partition p's ``ns`` synapses (slots from ``sb`` on; the padding slot
-    is never read) lie inside the partition. 12-bit targets always fit 4,096 neurons."""
+    """The targets of partition p's ``ns`` synapses (slots from ``sb`` on; padding slots
+    are never read) lie inside the partition. Targets always fit MAX_TARGETS neurons."""
     if ns == 0 or size >= MAX_TARGETS:
         return
     k = _first_target_outside(a["s_index"], sb, sb + ns, size)

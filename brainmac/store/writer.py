@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from brainmac.compile.codes import count_groups
-from brainmac.compile.compiler import DEFAULT_PARTITION_SIZE, Compiler, built_in_order
+from brainmac.compile.compiler import Compiler, built_in_order
 from brainmac.errors import ConfigError
 from brainmac.network import Network
 from brainmac.store import layout
@@ -32,9 +32,10 @@ from brainmac.store.npyio import CHECKSUM, AppendFile, write_array
 
 FORMAT = "brainmac-store"
 #: The format this brainmac writes and the only one it reads. 1 and 2 stored the group
-#: layout (g_delay, g_gain, g_count, 16-bit targets; 2 added delays in sub-steps); 3 is the
-#: compact layout of ``brainmac.compile.codes`` (12-bit targets, one-byte group codes).
-FORMAT_VERSION = 3
+#: layout (g_delay, g_gain, g_count, 16-bit targets; 2 added delays in sub-steps); 3 the
+#: compact layout with 12-bit targets (partitions of up to 4,096 neurons); 4 is the compact
+#: layout of ``brainmac.compile.codes`` (14-bit targets, one-byte group codes).
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 PARTIAL_MARK = ".partial-"
 _OLD_MARK = ".old-"
@@ -42,7 +43,7 @@ _OLD_MARK = ".old-"
 
 def write_store(net: Network, path: str | os.PathLike, profile: str = "seed",
                 dt_ms: float = 0.1, seed: int = 1,
-                partition_size: int = DEFAULT_PARTITION_SIZE, threads: int = 1,
+                partition_size: int | None = None, threads: int = 1,
                 progress: Callable[[int, int], None] | None = None,
                 overwrite: bool = False, substep_bits: int = 0) -> Path:
     """Compile ``net`` into a store directory at ``path``, streaming, atomically.
@@ -76,7 +77,7 @@ def write_store(net: Network, path: str | os.PathLike, profile: str = "seed",
         arrays["grp_base"] = _exclusive_cumsum(counts[:, CODE_BYTES])
         for name, values in arrays.items():
             entries[name] = write_array(tmp / f"{name}.npy", _typed(name, values, compiler))
-        manifest = _manifest(compiler, entries, drive_report, partition_size, counts)
+        manifest = _manifest(compiler, entries, drive_report, counts)
         _write_json(tmp / MANIFEST, manifest)
     return target
 
@@ -96,7 +97,7 @@ def _typed(name: str, values: np.ndarray, compiler: Compiler) -> np.ndarray:
     return np.asarray(values)
 
 
-#: Columns of the per-partition counts: synapse slots (even: the padding included), code
+#: Columns of the per-partition counts: synapse slots (a multiple of 4: the padding included), code
 #: bytes, synapses, groups.
 SLOTS, CODE_BYTES, SYNAPSES, GROUPS = range(4)
 
@@ -129,7 +130,7 @@ def _write_partitions(compiler: Compiler, tmp: Path, threads: int, progress):
             for name, f in files.items()}, counts
 
 
-def _manifest(compiler: Compiler, entries: dict, drive_report: list, partition_size: int,
+def _manifest(compiler: Compiler, entries: dict, drive_report: list,
               counts: np.ndarray) -> dict:
     from brainmac import __version__
 
@@ -145,7 +146,7 @@ def _manifest(compiler: Compiler, entries: dict, drive_report: list, partition_s
         "brainmac_version": __version__,
         "profile": compiler.profile.name, "dt_ms": compiler.dt_ms, "seed": compiler.seed,
         "substep_bits": compiler.substep_bits,
-        "partitions": compiler.n_partitions, "partition_size": int(partition_size),
+        "partitions": compiler.n_partitions, "partition_size": compiler.partition_size,
         "neurons": compiler.net.n_neurons, "synapses": n_syn,
         "groups": int(counts[:, GROUPS].sum()), "code_bytes": int(counts[:, CODE_BYTES].sum()),
         "synapse_bytes": syn_bytes,

@@ -58,7 +58,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from brainmac.compile.codes import target_at
+from brainmac.compile.codes import TARGET_BITS, TARGET_MASK, target_at
 
 PAGE = 256  # events per queue page
 _PAGE = np.uint64(PAGE)
@@ -66,11 +66,13 @@ _LINE = np.uint64(16)  # events of ev_idx in a 64-byte cache line
 _ONE = np.uint64(1)
 LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 8) x 8)
 _U7 = np.uint64(LANES - 1)
-_U3, _U4, _U8, _U15, _U16, _U64 = (np.uint64(x) for x in (3, 4, 8, 15, 16, 64))
+_U3, _U4, _U8, _U15, _U64 = (np.uint64(x) for x in (3, 4, 8, 15, 64))
+_UBITS = np.uint64(TARGET_BITS)
+VECTOR_BYTES = 15  # bytes of s_index a vector of LANES targets reads from its first byte
 QSHIFT = 17  # bits of receptor * size + target (size <= 2**16); q sits above them
 _QSHIFT = np.uint64(QSHIFT)
 _IDX_MASK = np.uint32((1 << QSHIFT) - 1)
-PACKED_SHIFT = 13  # bits of receptor * size + target in a packed event (size <= 4096)
+PACKED_SHIFT = TARGET_BITS + 1  # bits of receptor * size + target in a packed event
 PACKED_VALUE_BITS = 32 - PACKED_SHIFT  # signed bits of a packed event's input
 _PACKED_MASK = np.uint32((1 << PACKED_SHIFT) - 1)
 _PSHIFT = np.int32(PACKED_SHIFT)
@@ -106,28 +108,27 @@ prefetch = _prefetch_intrinsic(in_bytes=False)  # prefetch(arr, index)
 prefetch_byte = _prefetch_intrinsic(in_bytes=True)  # prefetch_byte(arr, byte offset)
 
 
-#: Bytes of s_index under lane i of a vector of 8 12-bit targets from slot k (even or odd
-#: k), relative to byte 3k >> 1; the target is (lo | hi << 8) >> shift & 0xFFF.
-_LO = ((0, 1, 3, 4, 6, 7, 9, 10), (0, 2, 3, 5, 6, 8, 9, 11))
-_SHIFT = ((0, 4) * 4, (4, 0) * 4)
+#: Bit offsets of the LANES targets of a vector from its first target's bit within its
+#: first byte: targets 0-3 from one 64-bit word at that byte, 4-7 from one 7 bytes on.
+_LANE_BITS = [TARGET_BITS * (i % 4) for i in range(LANES)]
 
 
 @intrinsic
 def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv, packed):
-    """``ev_idx[e:e+LANES] = off + targets of slots k .. k+LANES-1`` (12-bit, packed in the
-    bytes ``s_index``) and ``ev_val[e:e+LANES] = s_value[k:k+LANES] * gv``: one 16-byte load,
-    two byte shuffles, shifts and a mask for the targets, one vector load, widening, multiply
-    and store for the values, with the scalar code's arithmetic lane by lane (integers wrap
-    to the ring type, floats in the ring's precision). With ``packed`` (integer inputs only)
-    the inputs go into ``ev_idx`` instead, shifted up by PACKED_SHIFT (module doc). The
-    caller guarantees that the ranges written, and the 16 bytes from ``3k >> 1``, are inside
-    their arrays."""
+    """``ev_idx[e:e+LANES] = off + targets of slots k .. k+LANES-1`` (14-bit, packed in the
+    bytes ``s_index``) and ``ev_val[e:e+LANES] = s_value[k:k+LANES] * gv``: two 8-byte loads
+    broadcast into the lanes, a shift by each lane's bit offset and a mask for the targets,
+    one vector load, widening, multiply and store for the values, with the scalar code's
+    arithmetic lane by lane (integers wrap to the ring type, floats in the ring's
+    precision). With ``packed`` (integer inputs only) the inputs go into ``ev_idx`` instead,
+    shifted up by PACKED_SHIFT (module doc). The caller guarantees that the ranges written,
+    and the VECTOR_BYTES bytes from ``14k >> 3``, are inside their arrays."""
     sig = types.void(ev_idx, ev_val, e, s_index, s_value, k, off, gv, packed)
 
     def codegen(context, builder, signature, args):
         a_idx, a_val, v_e, a_si, a_sv, v_k, v_off, v_gv, v_packed = args
         t_idx, t_val, _, t_si, t_sv, _, t_off, t_gv, _ = signature.args
-        i8, i32 = ir.IntType(8), ir.IntType(32)
+        i32 = ir.IntType(32)
 
         def vector_at(aryty, value, index, elem, lanes=LANES):
             ary = context.make_array(aryty)(context, builder, value)
@@ -142,23 +143,21 @@ def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv, packe
 
         e_idx = context.get_data_type(t_idx.dtype)
         vec_idx = ir.VectorType(e_idx, LANES)
-        byte = builder.lshr(builder.mul(v_k, v_k.type(3)), v_k.type(1))
-        raw = builder.load(vector_at(t_si, a_si, byte, i8, 16), align=1)
-        undef16 = ir.Constant(ir.VectorType(i8, 16), ir.Undefined)
-
-        def unpack(parity):
-            lo = builder.shuffle_vector(raw, undef16, ir.Constant(
-                ir.VectorType(i32, LANES), list(_LO[parity])))
-            hi = builder.shuffle_vector(raw, undef16, ir.Constant(
-                ir.VectorType(i32, LANES), [x + 1 for x in _LO[parity]]))
-            word = builder.or_(builder.zext(lo, vec_idx),
-                               builder.shl(builder.zext(hi, vec_idx),
-                                           ir.Constant(vec_idx, [8] * LANES)))
-            word = builder.lshr(word, ir.Constant(vec_idx, list(_SHIFT[parity])))
-            return builder.and_(word, ir.Constant(vec_idx, [0xFFF] * LANES))
-
-        odd = builder.trunc(v_k, ir.IntType(1))
-        x = builder.select(odd, unpack(1), unpack(0))
+        i64 = ir.IntType(64)
+        vec64 = ir.VectorType(i64, LANES)
+        bit = builder.mul(v_k, v_k.type(TARGET_BITS))
+        byte = builder.lshr(bit, v_k.type(3))
+        first = builder.trunc(builder.and_(bit, v_k.type(7)), i64)
+        words = ir.Constant(ir.VectorType(i64, 2), ir.Undefined)
+        for half, at in enumerate((byte, builder.add(byte, v_k.type(TARGET_BITS * 4 // 8)))):
+            word = builder.load(vector_at(t_si, a_si, at, i64, 1), align=1)
+            words = builder.insert_element(words, builder.extract_element(word, i32(0)),
+                                           i32(half))
+        lanes = builder.shuffle_vector(words, words, ir.Constant(
+            ir.VectorType(i32, LANES), [i // 4 for i in range(LANES)]))
+        shift = builder.add(splat(first, i64), ir.Constant(vec64, _LANE_BITS))
+        x = builder.and_(builder.lshr(lanes, shift), ir.Constant(vec64, [TARGET_MASK] * LANES))
+        x = builder.trunc(x, vec_idx) if e_idx.width < 64 else x
         x = builder.add(x, splat(builder.trunc(v_off, e_idx), e_idx))
 
         e_val, e_sv = context.get_data_type(t_val.dtype), context.get_data_type(t_sv.dtype)
@@ -212,7 +211,7 @@ def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_code, s_index, s_value):
         return
     k0, k1 = sb + row_syn[p, j], sb + row_syn[p, j + 1]
     prefetch_range(g_code, c0, c1)
-    prefetch_range(s_index, (_U3 * k0) >> _ONE, (_U3 * k1 + _ONE) >> _ONE)
+    prefetch_range(s_index, target_byte(k0), target_byte(k1 + _ONE))
     prefetch_range(s_value, k0, k1)
 
 
@@ -234,10 +233,16 @@ def prefetch_line(ev_idx, ev_val, e, packed):
 
 
 @njit(inline="always", cache=True)
+def target_byte(k):
+    """The byte of s_index where the target of synapse slot k starts."""
+    return (_U(k) * _UBITS) >> _U3
+
+
+@njit(inline="always", cache=True)
 def vectors_inside(k, c8, n_syn, n_bytes):
     """Whether copying c8 events (whole vectors) from synapse slot k stays inside the weights
-    (n_syn slots) and the targets (n_bytes bytes, 16 read per vector)."""
-    return k + c8 <= n_syn and ((_U3 * (k + c8 - _U(LANES))) >> _ONE) + _U16 <= n_bytes
+    (n_syn slots) and the targets (n_bytes bytes, VECTOR_BYTES read per vector)."""
+    return k + c8 <= n_syn and target_byte(k + c8 - _U(LANES)) + _U(VECTOR_BYTES) <= n_bytes
 
 
 @njit(inline="always", cache=True)
@@ -358,7 +363,7 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
         k = sb + row_syn_p[j]
         k1 = sb + row_syn_p[j + _ONE]
         # whole vectors from any group of the row stay inside both synapse arrays
-        inside = k1 + _U(LANES) <= n_syn and ((_U3 * k1) >> _ONE) + _U16 <= n_bytes
+        inside = k1 + _U(LANES) <= n_syn and target_byte(k1) + _U(VECTOR_BYTES) <= n_bytes
         delay = _U(0)
         rec_off = _U(0)
         gv = gain_value[0]
