@@ -205,3 +205,31 @@ def test_default_partition_size_is_the_largest_with_two_partitions_per_thread():
     for net, size, partitions in cases:
         assert default_partition_size(net) == size
         assert partition_bounds(net, size)[1].size == partitions
+
+
+def test_merged_rows_may_need_more_codes_than_their_blocks():
+    """Long delay steps can cost more codes when the blocks' delays interleave (each
+    step is coded in powers of two): here each merged row needs 6 code bytes more than
+    its blocks' rows together, and codes.merge_rows grows its code buffer for them."""
+    delays = ([1159, 1679, 1704, 2731], [338, 1434, 2587])  # block 0, block 1
+    n_rows = 8
+    blocks = []
+    for ds in delays:
+        pre = np.repeat(np.arange(n_rows, dtype=np.int32), len(ds))
+        delay = np.tile(np.array(ds, np.uint16), n_rows)
+        post = (np.arange(pre.size) % 50).astype(np.uint16)
+        value = np.ones(pre.size, np.int8)
+        blocks.append([pre, post, value, delay, np.zeros(pre.size, np.uint16)])
+    merger = pack.RowMerger([b[0].size for b in blocks], n_rows, np.int8)
+    parts = [pack.sort_rows(list(b), n_rows, 1) for b in blocks]
+    code_bytes = sum(p.g_code.size for p in parts)
+    for j, part in enumerate(parts):
+        merger.add(part, 50 * j)
+    merged = merger.packed()
+    assert merged.g_code.size == code_bytes + 6 * n_rows
+    together = [np.concatenate([b[i] for b in blocks]) for i in range(5)]
+    together[1] = np.concatenate([blocks[0][1], blocks[1][1] + 50]).astype(np.uint16)
+    whole = pack.sort_rows(together, n_rows, 1).packed()
+    for name in ("row_syn", "row_grp", "g_code", "s_index", "s_value"):
+        np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name),
+                                      err_msg=name)

@@ -350,7 +350,7 @@ def _next_group(g_code, cursor, j):
 
 @njit(cache=True, nogil=True)
 def merge_rows(row_syn, row_grp, g_code, g_base, targets, values, s_base, offset, out_syn,
-               s_index, out_values, out_codes, out_grp):
+               s_index, out_values, out_grp):
     """Merge the rows of m partitions of neighbouring neurons into the rows of one.
 
     Part j's rows are ``row_syn[j]`` / ``row_grp[j]`` (m, N+1) into ``g_code`` from
@@ -359,10 +359,11 @@ def merge_rows(row_syn, row_grp, g_code, g_base, targets, values, s_base, offset
     row takes the groups of the m rows in (gain, delay) order, those of a lower j first
     where the keys tie; a target is in one part only, so it receives its inputs in the
     order it had. ``out_syn`` (N+1,) holds the merged row starts (the sums of the parts');
-    writes the synapses (targets packed into ``s_index``, zeros on entry), the codes
-    (``out_codes``; none, only counted, where it is empty) and the code starts ``out_grp``
-    (N+1,); returns the code bytes."""
+    writes the synapses (targets packed into ``s_index``, zeros on entry) and the code
+    starts ``out_grp`` (N+1,); returns the codes."""
     m = row_syn.shape[0]
+    out_codes = np.empty(max(16, g_code.size), np.uint8)  # grown if the merge needs more
+    no_codes = np.empty(0, np.uint8)
     cursor = np.zeros((m, 6), np.int64)
     longest = 1
     for i in range(out_syn.size - 1):
@@ -386,14 +387,19 @@ def merge_rows(row_syn, row_grp, g_code, g_base, targets, values, s_base, offset
             if cursor[j, 5] == _NO_KEY:
                 break
             for q in range(cursor[j, 4]):
-                if out_codes.size:
-                    put_target(s_index, o, targets[src[j] + q] + offset[j])
+                put_target(s_index, o, targets[src[j] + q] + offset[j])
                 out_values[o] = values[src[j] + q]
                 keys[o - out_syn[i]] = cursor[j, 5]
                 o += 1
             src[j] += cursor[j, 4]
             _next_group(g_code, cursor, j)
-        at += _row_codes(keys, _KEY_DELAYS, 0, out_syn[i + 1] - out_syn[i], out_codes, at)
+        n = out_syn[i + 1] - out_syn[i]
+        need = at + _row_codes(keys, _KEY_DELAYS, 0, n, no_codes, 0)
+        if need > out_codes.size:
+            grown = np.empty(2 * need, np.uint8)
+            grown[:at] = out_codes[:at]
+            out_codes = grown
+        at += _row_codes(keys, _KEY_DELAYS, 0, n, out_codes, at)
     out_grp[row_syn.shape[1] - 1] = at
-    return at
+    return out_codes[:at].copy()
 

@@ -276,15 +276,13 @@ class RowMerger:
         s_index = np.zeros(target_bytes(padded(n)), np.uint8)
         s_value = np.zeros(padded(n), self.values.dtype)
         row_grp = np.empty(out_syn.size, np.int64)
-        args = (self.row_syn, self.row_grp, g_code,
-                _starts(np.array([c.size for c in self.codes], np.int64)), self.targets,
-                self.values, _starts(self.counts), np.asarray(self.offsets, np.int64),
-                out_syn, s_index, s_value)
-        size = merge_rows(*args, np.empty(0, np.uint8), row_grp)  # counts the code bytes
-        out_codes = np.empty(size, np.uint8)
-        merge_rows(*args, out_codes, row_grp)
+        g_code = merge_rows(self.row_syn, self.row_grp, g_code,
+                            _starts(np.array([c.size for c in self.codes], np.int64)),
+                            self.targets, self.values, _starts(self.counts),
+                            np.asarray(self.offsets, np.int64), out_syn, s_index, s_value,
+                            row_grp)
         return PartitionSynapses(row_syn=out_syn.astype(np.uint32),
-                                 row_grp=row_grp.astype(np.uint32), g_code=out_codes,
+                                 row_grp=row_grp.astype(np.uint32), g_code=g_code,
                                  s_index=s_index, s_value=s_value)
 
 
