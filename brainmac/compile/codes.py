@@ -5,10 +5,10 @@ Per synapse the layout stores its weight (one byte in the fixed-point profiles) 
 (one presynaptic neuron in one partition) and coded in one byte per group. Partitions hold
 up to 16,384 neurons: a row is a presynaptic neuron's synapses in a partition, and delivery
 costs per group (~20 ns) as well as per synapse, so few long rows (the full-scale
-microcircuit: 10 partitions, rows of ~400 synapses in ~40 groups) run faster than many
-short ones (24 partitions of 4,096 with 12-bit targets: rows of ~170 synapses in ~29
+microcircuit: 10 partitions, rows of ~403 synapses and ~47 code bytes) run faster than
+many short ones (24 partitions of 4,096 with 12-bit targets: rows of ~168 synapses in ~29
 groups; docs/performance.md, session 7). The full-scale microcircuit needs 2.75 bytes per
-synapse for weights and targets, ~0.1 for the codes and 0.02 for the row pointers.
+synapse for weights and targets, ~0.12 for the codes and 0.02 for the row pointers.
 
 Arrays (P partitions, N neurons, n synapse slots, g code bytes)::
 
