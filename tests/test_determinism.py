@@ -167,6 +167,16 @@ def test_restored_state_continues_identically():
     np.testing.assert_array_equal(second.v, whole.v)
 
 
+def test_state_of_another_partitioning_is_refused_in_words():
+    from brainmac.errors import ConfigError
+
+    net = small_exp_network()
+    saved = Simulator(compile_network(net, "seed", 0.1, seed=3, partition_size=64)).state()
+    other = Simulator(compile_network(net, "seed", 0.1, seed=3, partition_size=128))
+    with pytest.raises(ConfigError, match="another network, profile or partitioning"):
+        other.restore(saved)
+
+
 class ThreadAllgather:
     """An in-process stand-in for MPI's allgather: ranks are threads, meeting at a barrier."""
 

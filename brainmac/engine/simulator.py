@@ -327,7 +327,9 @@ class Simulator:
             if value.shape != current.shape or value.dtype != current.dtype:
                 raise ConfigError(f"checkpoint array {name!r} has shape {value.shape} "
                                   f"{value.dtype}, expected {current.shape} {current.dtype}: "
-                                  "it belongs to another network or profile")
+                                  "it belongs to another network, profile or partitioning "
+                                  "(brainmac before store format 4 cut networks into "
+                                  "partitions of 4,096 neurons)")
             current[...] = value
         self._queues = self._empty_queues()
         self._queues[7][:] = True  # the input is in the ring
