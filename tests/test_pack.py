@@ -233,3 +233,12 @@ def test_merged_rows_may_need_more_codes_than_their_blocks():
     for name in ("row_syn", "row_grp", "g_code", "s_index", "s_value"):
         np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name),
                                       err_msg=name)
+
+
+def test_a_delay_step_needs_at_most_12_long_step_codes():
+    """codes.MAX_ROW_CODES_PER_SYNAPSE (the merge's code buffer) counts on it."""
+    from brainmac.compile.codes import MAX_ROW_CODES_PER_SYNAPSE, _delay_codes
+
+    none = np.empty(0, np.uint8)
+    longest = max(_delay_codes(step, none, 0)[0] for step in range(pack.MAX_DELAY_STEPS + 1))
+    assert longest == 12 == MAX_ROW_CODES_PER_SYNAPSE - 4

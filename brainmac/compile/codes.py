@@ -319,6 +319,9 @@ def decode_partition(g_code, gb, row_grp_p, row_syn_p, sb, s_index, s_value):
     return pre, target, value, delay, gain
 
 
+#: Code bytes a synapse can need at most: a group code, a gain code (3 bytes) and the
+#: long steps before a group (at most 12 for a step of up to 65,535: tests/test_pack.py).
+MAX_ROW_CODES_PER_SYNAPSE = 1 + 3 + 12
 _NO_KEY = np.int64(1) << np.int64(62)  # the key of a cursor past its row's last group
 _KEY_DELAYS = np.int64(1) << np.int64(32)  # key = gain * _KEY_DELAYS + delay while merging
 
@@ -360,15 +363,17 @@ def merge_rows(row_syn, row_grp, g_code, g_base, targets, values, s_base, offset
     where the keys tie; a target is in one part only, so it receives its inputs in the
     order it had. ``out_syn`` (N+1,) holds the merged row starts (the sums of the parts');
     writes the synapses (targets packed into ``s_index``, zeros on entry) and the code
-    starts ``out_grp`` (N+1,); returns the codes."""
+    starts ``out_grp`` (N+1,); returns the codes. The code buffer starts at the parts' code
+    bytes and is grown where a row might not fit (MAX_ROW_CODES_PER_SYNAPSE): interleaved
+    delays can need more long steps than the parts' rows."""
     m = row_syn.shape[0]
     out_codes = np.empty(max(16, g_code.size), np.uint8)  # grown if the merge needs more
-    no_codes = np.empty(0, np.uint8)
     cursor = np.zeros((m, 6), np.int64)
     longest = 1
     for i in range(out_syn.size - 1):
         longest = max(longest, out_syn[i + 1] - out_syn[i])
     keys = np.empty(longest, np.int64)  # of one merged row
+    src = np.empty(m, np.int64)  # each part's next synapse in the row
     at = 0
     for i in range(row_syn.shape[1] - 1):
         out_grp[i] = at
@@ -377,7 +382,7 @@ def merge_rows(row_syn, row_grp, g_code, g_base, targets, values, s_base, offset
             cursor[j, 1] = g_base[j] + row_grp[j, i + 1]
             cursor[j, 2], cursor[j, 3] = -1, 0
             _next_group(g_code, cursor, j)
-        src = s_base.astype(np.int64) + row_syn[:, i].astype(np.int64)
+            src[j] = s_base[j] + np.int64(row_syn[j, i])
         o = np.int64(out_syn[i])
         while True:
             j = 0
@@ -394,7 +399,7 @@ def merge_rows(row_syn, row_grp, g_code, g_base, targets, values, s_base, offset
             src[j] += cursor[j, 4]
             _next_group(g_code, cursor, j)
         n = out_syn[i + 1] - out_syn[i]
-        need = at + _row_codes(keys, _KEY_DELAYS, 0, n, no_codes, 0)
+        need = at + MAX_ROW_CODES_PER_SYNAPSE * n + 3
         if need > out_codes.size:
             grown = np.empty(2 * need, np.uint8)
             grown[:at] = out_codes[:at]
