@@ -41,7 +41,8 @@ from brainmac.network.distributions import Normal, check_finite
 from brainmac.network.network import DCDrive, Network, PoissonDrive
 from brainmac.network.neurons import SOURCE_MODELS
 
-BUILD_BLOCK = 4096  # neurons whose synapses are generated and sorted at once
+BUILD_BLOCK_SYNAPSES = 1 << 24  # generated and sorted at once (~22 bytes each)
+SMALLEST_DEFAULT_PARTITION = 4096  # neurons
 PARTITIONS_PER_WORKER = 2  # fewer, and one thread waits for another (a schedule balances)
 DEFAULT_WORKERS = 2  # the threads a default partitioning is balanced for (a 2-core machine)
 
@@ -53,7 +54,7 @@ def default_partition_size(net: Network) -> int:
     to balance, else 4,096. It depends on the network only (a store or a checkpoint runs
     with any thread count); results do not depend on it."""
     size = MAX_PARTITION_SIZE
-    while size > BUILD_BLOCK and (partition_bounds(net, size)[1].size
+    while size > SMALLEST_DEFAULT_PARTITION and (partition_bounds(net, size)[1].size
                                   < PARTITIONS_PER_WORKER * DEFAULT_WORKERS):
         size //= 2
     return size
@@ -505,11 +506,12 @@ class Compiler:
 
     def build_partition(self, p: int) -> PartitionSynapses:
         """Generate, quantize and pack the synapses onto partition ``p`` (thread-safe), in
-        blocks of at most BUILD_BLOCK neurons whose rows are then merged
-        (:class:`RowMerger`): generating a block holds ~22 bytes per synapse of the block,
-        the merge ~6 per synapse of the partition."""
+        blocks of neurons holding at most ~BUILD_BLOCK_SYNAPSES synapses whose rows are then
+        merged (:class:`RowMerger`): generating a block holds ~22 bytes per synapse of the
+        block, the merge ~6 per synapse of the partition."""
         start, stop = int(self.part_start[p]), int(self.part_start[p + 1])
-        edges = np.linspace(start, stop, -(-(stop - start) // BUILD_BLOCK) + 1)
+        n_blocks = min(stop - start, -(-self._count(p, start, stop) // BUILD_BLOCK_SYNAPSES))
+        edges = np.linspace(start, stop, max(1, n_blocks) + 1)
         edges = [int(x) for x in edges.round()]
         blocks = list(zip(edges[:-1], edges[1:], strict=True))
         if len(blocks) == 1:
