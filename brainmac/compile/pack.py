@@ -40,14 +40,12 @@ MAX_DELAY_STEPS = (1 << 16) - 1
 
 
 @dataclass
-class PartitionSynapses:
-    """The packed synapses of one partition (see module doc)."""
+class _Rows:
+    """Row pointers and codes of one partition (see module doc)."""
 
     row_syn: np.ndarray
     row_grp: np.ndarray
     g_code: np.ndarray
-    s_index: np.ndarray
-    s_value: np.ndarray
 
     @property
     def n_synapses(self) -> int:
@@ -55,19 +53,20 @@ class PartitionSynapses:
 
 
 @dataclass
-class SortedRows:
+class PartitionSynapses(_Rows):
+    """The packed synapses of one partition (see module doc)."""
+
+    s_index: np.ndarray
+    s_value: np.ndarray
+
+
+@dataclass
+class SortedRows(_Rows):
     """:class:`PartitionSynapses` before its targets are packed: ``targets`` (n,) uint16,
     partition-relative, where the layout has ``s_index``."""
 
-    row_syn: np.ndarray
-    row_grp: np.ndarray
-    g_code: np.ndarray
     targets: np.ndarray
     s_value: np.ndarray
-
-    @property
-    def n_synapses(self) -> int:
-        return int(self.row_syn[-1])
 
     def packed(self) -> PartitionSynapses:
         """The partition with its targets packed into ``s_index`` (module doc)."""
