@@ -5,7 +5,7 @@ memory. Given arrays whose shapes already agree (:func:`brainmac.store.layout.ch
 the checks below guarantee that ``deliver_partition`` and the neuron updates only touch:
 
 - ring cells of the partition's own neurons: partitions of at most 16,384 neurons, the
-  14-bit target of every synapse below its partition's size (a padding slot is never read),
+  14-bit target of every synapse below its partition's size (padding slots are never read),
   ``gain_receptor`` in {0, 1}, and every group's delay in [1, ``MAX_DELAY_STEPS``] (delays
   fit the ring by construction);
 - group codes and synapses of the partition: row pointers start at 0 and never decrease;

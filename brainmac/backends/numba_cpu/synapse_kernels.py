@@ -68,7 +68,9 @@ LANES = 8  # events a group copies at once (a group of c events copies ceil(c / 
 _U7 = np.uint64(LANES - 1)
 _U3, _U4, _U8, _U15, _U64 = (np.uint64(x) for x in (3, 4, 8, 15, 64))
 _UBITS = np.uint64(TARGET_BITS)
-VECTOR_BYTES = 15  # bytes of s_index a vector of LANES targets reads from its first byte
+WORD_TARGETS = 4  # targets of a vector read from one 64-bit word (4 x 14 bits, 7 bytes)
+WORD_STEP = TARGET_BITS * WORD_TARGETS // 8  # bytes from one word's first byte to the next's
+VECTOR_BYTES = WORD_STEP + 8  # bytes of s_index a vector of LANES targets reads
 QSHIFT = 17  # bits of receptor * size + target (size <= 2**16); q sits above them
 _QSHIFT = np.uint64(QSHIFT)
 _IDX_MASK = np.uint32((1 << QSHIFT) - 1)
@@ -110,7 +112,7 @@ prefetch_byte = _prefetch_intrinsic(in_bytes=True)  # prefetch_byte(arr, byte of
 
 #: Bit offsets of the LANES targets of a vector from its first target's bit within its
 #: first byte: targets 0-3 from one 64-bit word at that byte, 4-7 from one 7 bytes on.
-_LANE_BITS = [TARGET_BITS * (i % 4) for i in range(LANES)]
+_LANE_BITS = [TARGET_BITS * (i % WORD_TARGETS) for i in range(LANES)]
 
 
 @intrinsic
@@ -149,12 +151,12 @@ def copy_lanes(typingctx, ev_idx, ev_val, e, s_index, s_value, k, off, gv, packe
         byte = builder.lshr(bit, v_k.type(3))
         first = builder.trunc(builder.and_(bit, v_k.type(7)), i64)
         words = ir.Constant(ir.VectorType(i64, 2), ir.Undefined)
-        for half, at in enumerate((byte, builder.add(byte, v_k.type(TARGET_BITS * 4 // 8)))):
+        for half, at in enumerate((byte, builder.add(byte, v_k.type(WORD_STEP)))):
             word = builder.load(vector_at(t_si, a_si, at, i64, 1), align=1)
             words = builder.insert_element(words, builder.extract_element(word, i32(0)),
                                            i32(half))
         lanes = builder.shuffle_vector(words, words, ir.Constant(
-            ir.VectorType(i32, LANES), [i // 4 for i in range(LANES)]))
+            ir.VectorType(i32, LANES), [i // WORD_TARGETS for i in range(LANES)]))
         shift = builder.add(splat(first, i64), ir.Constant(vec64, _LANE_BITS))
         x = builder.and_(builder.lshr(lanes, shift), ir.Constant(vec64, [TARGET_MASK] * LANES))
         x = builder.trunc(x, vec_idx) if e_idx.width < 64 else x
