@@ -76,3 +76,25 @@ def test_step_words_draws_the_update_words_of_rng():
     assert [int(x) for x in xs] == [h >> 32 for h in first]
     assert [int(h) for h in h2s] == [int(mix64(np.uint64((h + int(GOLDEN)) % 2**64)))
                                      for h in first]
+
+
+JOIN_PROBE = ("import os, brainmac.backends.numba_cpu.driver; "
+              "print(os.environ.get('GOMP_SPINCOUNT', 'unset'))")
+
+
+def spin_count_after_import(**env) -> str:
+    """GOMP_SPINCOUNT as a fresh process sees it after importing the numba driver."""
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    done = subprocess.run([sys.executable, "-c", JOIN_PROBE], env={**clean, **env},
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_join_spins_a_bounded_while_unless_the_user_chose():
+    from brainmac.backends.numba_cpu.driver import JOIN_SPIN_COUNT
+
+    assert spin_count_after_import() == str(JOIN_SPIN_COUNT)
+    assert spin_count_after_import(GOMP_SPINCOUNT="7") == "7"
+    # libgomp lets GOMP_SPINCOUNT override the policy: a user's policy must stand alone
+    assert spin_count_after_import(OMP_WAIT_POLICY="PASSIVE") == "unset"

@@ -49,13 +49,19 @@ from brainmac.backends.numba_cpu.synapse_kernels import (
 from brainmac.compile import substep
 from brainmac.rng import GOLDEN, hash3, mix64
 
-#: Every chunk ends in a join that waits for the slowest thread. libgomp (numba's "omp"
-#: layer) busy-waits by default before it sleeps; with more runnable threads than cores
-#: (a shared machine) the spinning thread steals the core from the one it waits for. Measured
-#: on the full microcircuit, 2 threads on 2 shared cores: RTF 59 spinning, 21 passive; the
-#: passive join costs ~10 us per chunk on idle cores. Set before the OpenMP runtime starts
-#: (numba loads it at the first parallel region); a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+#: Every chunk is a fork (the other threads wake) and a join (they wait for the slowest).
+#: libgomp (numba's "omp" layer) lets a waiting thread spin GOMP_SPINCOUNT times before it
+#: sleeps. A sleeping thread costs a wake-up per chunk; a spinning one takes the core from a
+#: thread it shares it with. Full-scale PD14 at dt 0.1 ms (10,000 chunks per biological
+#: second), 2 threads on the 2-core VM, RTF idle / beside one busy process: sleeping at once
+#: (OMP_WAIT_POLICY=PASSIVE) 3.26-3.53 / 5.38-5.56; 1,000 spins 2.91-2.95 / 5.50-5.60;
+#: 3,000 spins 2.44-2.60 / 5.93-6.13; 10,000 spins 2.43-2.61 / 7.14-7.88; unbounded spinning
+#: (OMP_WAIT_POLICY=ACTIVE) 2.34-2.49 / 6.88-8.20. 3,000 spins keep most of the gain on free
+#: cores and lose ~10 % on shared ones. Set before the OpenMP runtime starts (numba loads it
+#: at the first parallel region); a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+JOIN_SPIN_COUNT = 3000
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", str(JOIN_SPIN_COUNT))
 
 #: Relative cost of one synaptic event against one neuron-step, for the schedule.
 EVENT_COST = 1.0
