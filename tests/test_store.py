@@ -562,11 +562,19 @@ def test_cli_compile_info_run(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "a"), *common]) == 0
     assert main(["run", "brunel", "--scale", "0.02", "--out", str(tmp_path / "b"),
                  *common]) == 0
+    # the same network cut into partitions of at most 100 neurons: the same spikes
+    assert main(["run", "brunel", "--scale", "0.02", "--out", str(tmp_path / "c"),
+                 "--partition-size", "100", *common]) == 0
     from brainmac.io import read_spikes
     a, b = read_spikes(tmp_path / "a" / "spikes.h5"), read_spikes(tmp_path / "b" / "spikes.h5")
+    c = read_spikes(tmp_path / "c" / "spikes.h5")
     for name in ("E", "I"):
-        np.testing.assert_array_equal(a[name][0], b[name][0])
-        np.testing.assert_array_equal(a[name][1], b[name][1])
+        for other in (b, c):
+            np.testing.assert_array_equal(a[name][0], other[name][0])
+            np.testing.assert_array_equal(a[name][1], other[name][1])
+    reports = [json.loads((tmp_path / d / "report.json").read_text()) for d in "bc"]
+    # E (200 neurons) and I (50) are partitioned apart: 200 + 50, or 100 + 100 + 50
+    assert [r["partitions"] for r in reports] == [2, 3]
 
 
 def test_cli_compiles_a_network_file(tmp_path):
@@ -591,6 +599,8 @@ def test_cli_compiles_a_network_file(tmp_path):
      "s_index.npy: synapse slot 5 targets neuron 999"),
     (["run", "{store}", "--dt", "1.0", "--out", "{tmp}/o", "--quiet"],
      "compiled with --dt 0.1"),
+    (["run", "{store}", "--partition-size", "64", "--out", "{tmp}/o", "--quiet"],
+     "keeps the partitions it was compiled with"),
 ])
 def test_cli_errors_exit_2_with_one_line(store, tmp_path, capsys, argv, text):
     (tmp_path / "empty.py").write_text("x = 1\n")

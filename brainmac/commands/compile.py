@@ -14,6 +14,7 @@ import time
 
 from brainmac.commands.options import (
     MODELS,
+    PARTITION_HELP,
     PROFILES,
     ROUNDING_HELP,
     ROUNDINGS,
@@ -49,9 +50,7 @@ def register(sub) -> None:
                    help="fraction of in-degree, in (0, 1], with DC compensation (microcircuit)")
     p.add_argument("--drive", choices=("poisson", "dc"), default="poisson",
                    help="external input of the microcircuit")
-    p.add_argument("--partition-size", type=positive_int, default=None,
-                   help="most neurons per partition (largest 16384; default: 16384, 8192 or 4096, "
-                        "the largest that gives at least 4 partitions)")
+    p.add_argument("--partition-size", type=positive_int, default=None, help=PARTITION_HELP)
     p.add_argument("--threads", type=positive_int, default=1,
                    help="partitions built at once; each holds about one partition in memory")
     p.add_argument("--force", action="store_true", help="replace an existing store")

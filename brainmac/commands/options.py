@@ -58,6 +58,8 @@ ROUNDING_HELP = ("weight rounding of the fixed-point profiles: stochastic (defau
 
 SUBSTEP_HELP = ("k: spikes carry a k-bit offset within their step and delays are whole "
                 "sub-steps of dt / 2**k (0: the plain grid)")
+PARTITION_HELP = ("most neurons per partition (largest 16384; default: 16384, 8192 or 4096, "
+                  "the largest that gives at least 4 partitions)")
 
 
 def record_spec(text: str) -> str | float | list[str]:

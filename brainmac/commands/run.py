@@ -7,6 +7,7 @@ import time
 
 from brainmac.commands.options import (
     MODELS,
+    PARTITION_HELP,
     PROFILES,
     ROUNDING_HELP,
     ROUNDINGS,
@@ -50,6 +51,8 @@ def register(sub) -> None:
                    help=ROUNDING_HELP + " (a store's own)")
     p.add_argument("--substep-bits", type=substep_bits, default=None, metavar="K",
                    help=SUBSTEP_HELP + " (default 0; a store's own)")
+    p.add_argument("--partition-size", type=positive_int, default=None,
+                   help=PARTITION_HELP + "; built-in models only (a store keeps its own)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="worker threads (default: all cores)")
     p.add_argument("--out", default=None, help="output directory (default: brainmac-out/MODEL)")
@@ -109,6 +112,9 @@ def _job_config(args):
              "substep-bits": args.substep_bits, "rounding": args.rounding}
     if is_store_dir(model):
         _check_store_options(model, read_manifest(model), given)
+        if args.partition_size is not None:
+            raise ConfigError(f"the store {model} keeps the partitions it was compiled with; "
+                              "compile another store with --partition-size to change them")
     elif model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}, "
                           "or a store directory")
@@ -120,7 +126,8 @@ def _job_config(args):
                      record=args.record, out=args.out or f"brainmac-out/{name}",
                      checkpoint_every_ms=args.checkpoint_every,
                      substep_bits=args.substep_bits or 0,
-                     rounding=args.rounding or "stochastic")
+                     rounding=args.rounding or "stochastic",
+                     partition_size=args.partition_size)
 
 
 def _check_store_options(path: str, manifest: dict, given: dict) -> None:
