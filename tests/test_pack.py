@@ -242,3 +242,32 @@ def test_a_delay_step_needs_at_most_12_long_step_codes():
     none = np.empty(0, np.uint8)
     longest = max(_delay_codes(step, none, 0)[0] for step in range(pack.MAX_DELAY_STEPS + 1))
     assert longest == 12 == MAX_ROW_CODES_PER_SYNAPSE - 4
+
+
+def test_partitions_built_in_blocks_equal_one_block(monkeypatch):
+    """A partition generated in several blocks of neurons and merged is the partition
+    generated at once, array for array (the merge keeps every target's input order)."""
+    from brainmac.compile import compile_network, compiler
+    from brainmac.models import microcircuit
+
+    net = microcircuit(scale=0.02)
+    whole = compile_network(net, "seed", 0.1, 1)
+    monkeypatch.setattr(compiler, "BUILD_BLOCK_SYNAPSES", 20_000)
+    monkeypatch.setattr(compiler, "MERGE_SYNAPSES_PER_ROW", 0)
+    blocks = compile_network(net, "seed", 0.1, 1)
+    counts = compiler.Compiler(net, "seed", 0.1, 1).synapse_counts()
+    assert counts.max() > 3 * 20_000  # some partition is built in several blocks
+    for name, values in whole.arrays.items():
+        np.testing.assert_array_equal(blocks.arrays[name], values, err_msg=name)
+
+
+def test_build_blocks_hold_enough_synapses_per_row():
+    from types import SimpleNamespace
+
+    from brainmac.compile import compiler
+    from brainmac.models import microcircuit
+
+    built = compiler.Compiler(microcircuit(scale=0.02), "seed", 0.1, 1)
+    assert built.block_synapses() == compiler.BUILD_BLOCK_SYNAPSES  # 1,543 neurons
+    built.net = SimpleNamespace(n_neurons=10**6)  # rows of 1e6 neurons: larger blocks
+    assert built.block_synapses() == compiler.MERGE_SYNAPSES_PER_ROW * 10**6

@@ -41,7 +41,14 @@ from brainmac.network.distributions import Normal, check_finite
 from brainmac.network.network import DCDrive, Network, PoissonDrive
 from brainmac.network.neurons import SOURCE_MODELS
 
-BUILD_BLOCK_SYNAPSES = 1 << 24  # generated and sorted at once (~22 bytes each)
+#: Synapses generated and sorted at once per thread (~22 bytes each while built). Full-scale
+#: PD14, 2 threads, compile alone (peak RSS, build s): 2**24 1.81-1.84 GiB, 14.8-15.8 s;
+#: 2**23 1.72-1.77, 15.9-16.1; 2**22 1.39-1.44, 15.6-16.4; 2**21 1.27, 17.6 (more merging).
+BUILD_BLOCK_SYNAPSES = 1 << 22
+#: ... but at least this many per neuron of the network: blocks' rows (one per presynaptic
+#: neuron) are merged at a cost per row and block (~650 ns), which outweighs generating
+#: where a block holds a few synapses per row (random 1e6 x 1,000 in blocks of 2**22: ~4).
+MERGE_SYNAPSES_PER_ROW = 32
 SMALLEST_DEFAULT_PARTITION = 4096  # neurons
 PARTITIONS_PER_WORKER = 2  # fewer, and one thread waits for another (a schedule balances)
 DEFAULT_WORKERS = 2  # the threads a default partitioning is balanced for (a 2-core machine)
@@ -506,11 +513,11 @@ class Compiler:
 
     def build_partition(self, p: int) -> PartitionSynapses:
         """Generate, quantize and pack the synapses onto partition ``p`` (thread-safe), in
-        blocks of neurons holding at most ~BUILD_BLOCK_SYNAPSES synapses whose rows are then
-        merged (:class:`RowMerger`): generating a block holds ~22 bytes per synapse of the
-        block, the merge ~6 per synapse of the partition."""
+        blocks of neurons holding at most ~:meth:`block_synapses` synapses whose rows are
+        then merged (:class:`RowMerger`): generating a block holds ~22 bytes per synapse of
+        the block, the merge ~6 per synapse of the partition."""
         start, stop = int(self.part_start[p]), int(self.part_start[p + 1])
-        n_blocks = min(stop - start, -(-self._count(p, start, stop) // BUILD_BLOCK_SYNAPSES))
+        n_blocks = min(stop - start, -(-self._count(p, start, stop) // self.block_synapses()))
         edges = np.linspace(start, stop, max(1, n_blocks) + 1)
         edges = [int(x) for x in edges.round()]
         blocks = list(zip(edges[:-1], edges[1:], strict=True))
@@ -521,6 +528,11 @@ class Compiler:
         for a, b in blocks:
             merger.add(self._build_block(p, a, b), a - start)
         return merger.packed()
+
+    def block_synapses(self) -> int:
+        """Most synapses of a build block: BUILD_BLOCK_SYNAPSES, or MERGE_SYNAPSES_PER_ROW
+        per neuron of the network where that is more."""
+        return max(BUILD_BLOCK_SYNAPSES, MERGE_SYNAPSES_PER_ROW * self.net.n_neurons)
 
     def _build_block(self, p: int, start: int, stop: int) -> SortedRows:
         """The sorted rows of the synapses onto neurons [start, stop) of partition p."""
