@@ -220,3 +220,29 @@ def test_owners_exchanging_spikes_match_one_process(n_ranks):
     assert gid_s.size > 50
     np.testing.assert_array_equal(gid[order], gid_s)
     np.testing.assert_array_equal(step[order], step_s)
+
+
+@pytest.mark.parametrize("sizes", [(3,), (4, 3), (2, 0, 5), (1, 1, 1, 1)])
+def test_every_worker_visits_every_partition_once_its_own_first(sizes):
+    from numba import njit
+
+    from brainmac.backends.numba_cpu.driver import visit
+
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    order = njit(lambda ptr, w, n: [visit(ptr, w, i) for i in range(n)])
+    for w in range(len(sizes)):
+        seen = order(ptr, w, int(ptr[-1]))
+        assert sorted(seen) == list(range(ptr[-1]))
+        assert seen[:sizes[w]] == list(range(ptr[w], ptr[w + 1]))
+
+
+def test_a_partition_is_claimed_once_until_cleared():
+    from numba import njit
+
+    from brainmac.backends.numba_cpu.driver import claim
+
+    take = njit(lambda flags, p: claim(flags, p))
+    flags = np.zeros(3, np.int64)
+    assert [take(flags, 1), take(flags, 1), take(flags, 2)] == [True, False, True]
+    flags[1] = 0
+    assert take(flags, 1)

@@ -1,8 +1,8 @@
 """The step loop of the numba CPU backend: chunks of the minimum delay, parallel partitions.
 
 Per chunk of ``d`` steps (d <= minimum delay, so no spike of the chunk can arrive inside
-it), one parallel region: every worker takes its partitions (a schedule balanced by cost)
-and, for each,
+it), one parallel region: every worker takes its partitions (a schedule balanced by cost,
+then those another worker has not started) and, for each,
 1. queues the synapses of the previous chunk's spikes (every partition's, in (step, id)
    order) for their arrival slots (see synapse_kernels);
 2. steps the neurons d times: the slot's input is drained into the partition's
@@ -29,7 +29,8 @@ The network tuple (:func:`kernel_arrays`) is ``(neurons, synapses)``:
 import os
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from brainmac.backends.numba_cpu.neuron_kernels import (
     BLOCK,
@@ -109,11 +110,48 @@ def step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf, sample_gi
             samples[2, t + s - t0, q] = i_in[g]
 
 
+@intrinsic
+def claim(typingctx, flags, index):
+    """Atomically set ``flags[index]`` to 1; True if it was 0, i.e. the caller is the one
+    thread that claimed the item since the flag was cleared."""
+    sig = types.boolean(flags, index)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        zero, one = ptr.type.pointee(0), ptr.type.pointee(1)
+        old = builder.atomic_rmw("xchg", ptr, one, "monotonic")
+        return builder.icmp_unsigned("==", old, zero)
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True)
+def visit(ptr, w, i):
+    """The schedule position worker w visits i-th (0 <= i < ptr[-1]): its own partitions in
+    order (the costliest first), then each other worker's from its cheapest up."""
+    own = ptr[w + 1] - ptr[w]
+    if i < own:
+        return ptr[w] + i
+    i -= own
+    n_workers = ptr.size - 1
+    for k in range(1, n_workers):
+        v = (w + k) % n_workers
+        size = ptr[v + 1] - ptr[v]
+        if i < size:
+            return ptr[v + 1] - 1 - i
+        i -= size
+    return ptr[w]  # not reached: every position is some worker's
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, queues, net,
                  buf, sample_gid, sample_part, samples, counters):
     """The parallel region of one chunk: each partition of the schedule queues the ``m``
     spikes given (the previous chunk's, every rank's), then steps [t, t+d) (d may be 0).
+    A worker does its own partitions, then takes those another worker has not started
+    (:func:`visit`, :func:`claim`): a chunk's events vary by partition around the
+    schedule's means.
     ``counters`` are (saturations, events) with a cache line per partition (:func:`
     empty_counters`)."""
     ring = state[4]
@@ -122,7 +160,7 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
      gain_receptor) = synapses
     part_start = neurons[0]
     sat, events = counters
-    ptr, parts = schedule
+    ptr, parts, claimed = schedule
     sub_bits, table = neurons[15], neurons[17]
     n_total = state[0].size
     n_slots = ring.size // ((2 if sub_bits == 0 else 3) * n_total)
@@ -130,9 +168,13 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
     for s in range(m):
         spike_slot[s] = (spike_step[s] >> sub_bits) % n_slots
         spike_sub[s] = spike_step[s] & ((1 << sub_bits) - 1)
+    for r in range(ptr[-1]):
+        claimed[parts[r]] = 0
     for w in prange(ptr.size - 1):
-        for r in range(ptr[w], ptr[w + 1]):
-            p = parts[r]
+        for i in range(ptr[-1]):
+            p = parts[visit(ptr, w, i)]
+            if not claim(claimed, p):
+                continue
             if m > 0:
                 events[p, 0] += deliver_partition(
                     p, spike_gid, spike_slot, spike_sub, m, queues, ring, n_total, n_slots,
@@ -212,9 +254,10 @@ def record_chunk(m, spike_gid, spike_step, rec_mask, rec_gid, rec_step, n_rec):
     return n_rec
 
 
-def balance(owned, cost, n_workers: int) -> tuple[np.ndarray, np.ndarray]:
+def balance(owned, cost, n_workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A schedule of the owned partitions over ``n_workers``: longest first, each to the
-    least loaded worker; returns (ptr (W+1,), parts), each worker's partitions ascending."""
+    least loaded worker; returns (ptr (W+1,), parts, claimed), each worker's partitions
+    costliest first, and a flag per partition of the network for :func:`claim`."""
     first, stop = int(owned[0]), int(owned[1])
     load = np.zeros(n_workers)
     owner = np.empty(stop - first, np.int64)
@@ -224,8 +267,8 @@ def balance(owned, cost, n_workers: int) -> tuple[np.ndarray, np.ndarray]:
         load[w] += cost[p]
     ptr = np.zeros(n_workers + 1, np.int64)
     ptr[1:] = np.cumsum(np.bincount(owner, minlength=n_workers))
-    parts = first + np.argsort(owner, kind="stable")
-    return ptr, parts.astype(np.int64)
+    parts = first + np.lexsort((-cost[first:stop], owner))
+    return ptr, parts.astype(np.int64), np.zeros(cost.size, np.int64)
 
 
 def schedule(owned, part_start, synapses, events, steps_done, threads):
