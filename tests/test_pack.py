@@ -268,6 +268,6 @@ def test_build_blocks_hold_enough_synapses_per_row():
     from brainmac.models import microcircuit
 
     built = compiler.Compiler(microcircuit(scale=0.02), "seed", 0.1, 1)
-    assert built.block_synapses() == compiler.BUILD_BLOCK_SYNAPSES  # 1,543 neurons
+    assert built.block_synapses() == compiler.BUILD_BLOCK_SYNAPSES  # 1,544 neurons
     built.net = SimpleNamespace(n_neurons=10**6)  # rows of 1e6 neurons: larger blocks
     assert built.block_synapses() == compiler.MERGE_SYNAPSES_PER_ROW * 10**6
