@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import llvmlite.binding as llvm
+import pytest
 
 PROBE = "import os, brainmac; print(os.environ.get('NUMBA_CPU_FEATURES', 'unset'))"
 
@@ -98,3 +99,31 @@ def test_the_join_spins_a_bounded_while_unless_the_user_chose():
     assert spin_count_after_import(GOMP_SPINCOUNT="7") == "7"
     # libgomp lets GOMP_SPINCOUNT override the policy: a user's policy must stand alone
     assert spin_count_after_import(OMP_WAIT_POLICY="PASSIVE") == "unset"
+
+
+@pytest.mark.parametrize("mean", [0.3, 1.6, 9.0, 40.0])
+def test_poisson_counts_by_window_equal_the_inversion_search(mean):
+    """The vectorized count (a window of thresholds compared in 32-bit lanes, the draws
+    outside it searched) is searchsorted(cdf, u) for every draw, in and out of the window,
+    in whole vectors and in the tail of a block."""
+    import numpy as np
+
+    from brainmac.backends.numba_cpu import neuron_kernels as nk
+    from brainmac.compile.drives import poisson_cdf
+
+    cdf = poisson_cdf(mean)[None, :]
+    thr = nk.poisson_thresholds(cdf)
+    window, bounds = nk.poisson_windows(thr, cdf)
+    k0, lo, hi = bounds[0]
+    gen = np.random.default_rng(int(mean * 10))
+    xs = gen.integers(0, 2**32, nk.BLOCK, dtype=np.uint64).astype(np.uint32)
+    xs[:4] = [0, 2**32 - 1, lo, max(hi - 1, 0)]
+    xs[40:44] = [max(lo - 1, 0), hi, 2**32 - 2, 1]
+    cnt = np.full(nk.BLOCK, -1, np.int32)
+    nb = nk.BLOCK - 9  # a tail past the last whole vector
+    nk.count_events(nb, xs, window[0], k0, np.uint32(lo), np.uint32(hi), thr[0], cnt)
+    u = (xs[:nb].astype(np.float64) + 0.5) / 2.0**32
+    assert np.array_equal(cnt[:nb], np.searchsorted(cdf[0], u, side="right"))
+    assert (cnt[nb:] == -1).all()
+    outside = (xs[:nb] < lo) | (xs[:nb] >= hi)
+    assert outside.any()  # the search was exercised

@@ -24,7 +24,8 @@ Poisson counts without a search: with ``x = h >> 32`` the drive's uniform is
 ``searchsorted(cdf, u, side="right") = #{k : thr[k] <= x}``, is ``k0 + #{w : thr[k0 + w] <=
 x}`` over a fixed window of POISSON_WINDOW entries from ``k0`` whenever ``thr[k0 - 1] <= x <
 thr[k0 + POISSON_WINDOW]``; the rare words outside (the window holds the most probable
-counts) are counted again by a scalar search.
+counts) are counted again by a scalar search. The window is compared in 32-bit lanes,
+COUNT_LANES words at once (:func:`count_lanes`).
 
 Sub-step spike times (``brainmac.compile.substep``; k = ``sub_bits`` > 0): the input of a
 step comes in three channels already weighted by the time left after each event's arrival
@@ -37,13 +38,15 @@ that only spiking neurons pay the division.
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from brainmac.rng import GOLDEN, mix64
 
 BLOCK = 512  # neurons per pass: the scratch rows stay in L1
-POISSON_WINDOW = 16  # threshold entries compared per neuron, unrolled
+POISSON_WINDOW = 8  # threshold entries compared per neuron, unrolled
+COUNT_LANES = 16  # draws counted at once, in 32-bit lanes (one AVX-512 vector)
 NEVER = 1 << 32  # a threshold no 32-bit word reaches (cdf = 1)
 _S32 = np.uint64(32)
 _S24 = np.uint64(24)  # a source's random offset: hash bits 24..31 (substep.SOURCE_BITS_SHIFT)
@@ -181,31 +184,69 @@ def step_words(key, t, b0, nb, hs, xs, h2s, second):
             h2s[j] = mix64(hs[j] + GOLDEN)
 
 
-@njit(cache=True, nogil=True, _nrt=False)
-def count_events(nb, xs, window, k0, lo, hi, cnt):
-    """Poisson counts of the draws ``xs[:nb]`` into ``cnt`` by the window (module doc), in
-    32-bit lanes; returns True if some draw needs :func:`recount`."""
-    outside = False
-    for j in range(nb):
-        x = xs[j]
-        c = np.int32(k0)
+@intrinsic
+def count_lanes(typingctx, xs, cnt, j, window, k0, lo, hi):
+    """``cnt[j:j+COUNT_LANES] = k0 + #{w : window[w] <= xs[j + lane]}`` in 32-bit lanes;
+    returns True if some draw of these lanes lies outside [lo, hi). Written as vectors:
+    numba types ``int32 + int32`` as int64, and the loop it compiles counted 8 lanes of 64
+    bits at once with a widening per comparison (0.95 ns per neuron, more than the random
+    words). The caller keeps ``j + COUNT_LANES <= xs.size, cnt.size``."""
+    sig = types.boolean(xs, cnt, j, window, k0, lo, hi)
+
+    def codegen(context, builder, signature, args):
+        a_xs, a_cnt, v_j, a_win, v_k0, v_lo, v_hi = args
+        t_xs, t_cnt, _, t_win = signature.args[:4]
+        i32 = ir.IntType(32)
+        vec = ir.VectorType(i32, COUNT_LANES)
+
+        def data(aryty, value):
+            return context.make_array(aryty)(context, builder, value).data
+
+        def splat(value):
+            value = builder.trunc(value, i32) if value.type.width > 32 else value
+            one = builder.insert_element(ir.Constant(vec, ir.Undefined), value, i32(0))
+            return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
+                                          ir.Constant(vec, [0] * COUNT_LANES))
+
+        at = builder.bitcast(builder.gep(data(t_xs, a_xs), [v_j]), vec.as_pointer())
+        x = builder.load(at, align=4)
+        c = splat(v_k0)
+        win = data(t_win, a_win)
         for w in range(POISSON_WINDOW):
-            c += np.int32(x >= window[w])
-        cnt[j] = c
-        outside |= (x < lo) | (x >= hi)
-    return outside
+            thr = builder.load(builder.gep(win, [ir.Constant(ir.IntType(64), w)]))
+            c = builder.add(c, builder.zext(builder.icmp_unsigned(">=", x, splat(thr)), vec))
+        out = builder.bitcast(builder.gep(data(t_cnt, a_cnt), [v_j]), vec.as_pointer())
+        builder.store(c, out, align=4)
+        outside = builder.or_(builder.icmp_unsigned("<", x, splat(v_lo)),
+                              builder.icmp_unsigned(">=", x, splat(v_hi)))
+        mask = builder.bitcast(outside, ir.IntType(COUNT_LANES))
+        return builder.icmp_unsigned("!=", mask, ir.IntType(COUNT_LANES)(0))
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def recount(nb, lo, hi, thr, hs, cnt):
-    """The counts of the words outside the window, by a linear search (rare)."""
-    for j in range(nb):
-        x = np.int64(hs[j] >> _S32)
-        if x < lo or x >= hi:
-            k = 0
-            while thr[k] <= x:  # thr ends with NEVER
-                k += 1
-            cnt[j] = k
+def count_events(nb, xs, window, k0, lo, hi, thr, cnt):
+    """Poisson counts of the draws ``xs[:nb]`` into ``cnt``: by the window (module doc),
+    COUNT_LANES draws at once; the draws outside it, and those past the last whole vector,
+    by a search of the thresholds ``thr``."""
+    whole = nb - nb % COUNT_LANES
+    for j in range(0, whole, COUNT_LANES):
+        if count_lanes(xs, cnt, j, window, k0, lo, hi):
+            for i in range(j, j + COUNT_LANES):
+                if xs[i] < lo or xs[i] >= hi:
+                    cnt[i] = searched_count(xs[i], thr)
+    for i in range(whole, nb):
+        cnt[i] = searched_count(xs[i], thr)
+
+
+@njit(inline="always", cache=True)
+def searched_count(x, thr):
+    """#{k : thr[k] <= x} by a linear search (thr ascending, ending with NEVER)."""
+    k = 0
+    while thr[k] <= x:
+        k += 1
+    return k
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -427,10 +468,10 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
         b1 = min(b0 + BLOCK, n1)
         nb = b1 - b0
         step_words(key, t, b0, nb, hs, xs, h2s, second)
-        if not on:
+        if on:
+            count_events(nb, xs, count_win[p], k0, lo, hi, count_thr[p], cnt)
+        else:
             cnt[:nb] = 0
-        elif count_events(nb, xs, count_win[p], k0, lo, hi, cnt):
-            recount(nb, lo, hi, count_thr[p], hs, cnt)
         acc_ex = acc[b0 - n0: b1 - n0]
         acc_in = acc[size + b0 - n0: size + b1 - n0]
         if sub_bits > 0:
