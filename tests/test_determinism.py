@@ -149,13 +149,17 @@ def test_one_and_four_threads_identical():
     assert one == four
 
 
-def test_restored_state_continues_identically():
+@pytest.mark.parametrize("int64_counters", [False, True])
+def test_restored_state_continues_identically(int64_counters):
+    """Also from a checkpoint of a brainmac that kept the refractory counters in int64."""
     compiled = compile_network(small_exp_network(), "seed", 0.1, seed=3)
     whole = Simulator(compiled, threads=1)
     whole.run(80.0)
     first = Simulator(compiled, threads=1)
     first.run(30.0)
     saved = first.state()
+    if int64_counters:
+        saved["refr"] = saved["refr"].astype(np.int64)
     second = Simulator(compiled, threads=1)
     second.restore(saved)
     second.run(50.0)

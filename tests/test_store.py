@@ -407,6 +407,7 @@ def test_manifest_dtype_mismatch(copy):
     ("drive_window", (1, 0), -5, r"drive_window\.npy: every row must be steps"),
     ("model_code", 2, 7, r"model_code\.npy: entry 2 is 7"),
     ("ref_steps", 0, -1, r"ref_steps\.npy: refractory steps"),
+    ("ref_steps", 1, 2**31, r"ref_steps\.npy: refractory steps must lie in \[0, 2\*\*31 - 1\]"),
     ("levels", (0, 1), 10**6, r"levels\.npy: the reset must lie below the threshold"),
     ("part_start", 1, 300, r"part_start\.npy: must rise from 0"),
     ("part_pop", 0, 5, r"part_pop\.npy: population index outside"),

@@ -88,7 +88,7 @@ class Simulator:
         self.v = a["v_init"].copy()
         self.i_ex = np.zeros(n, profile.state_dtype)
         self.i_in = np.zeros(n, profile.state_dtype)
-        self.refr = np.zeros(n, np.int64)
+        self.refr = np.zeros(n, np.int32)  # steps left; 4 bytes, as read every step
         self.ring = np.zeros(self.n_slots * channels * n, input_dtype)
         self.step = 0
         self.stats = RunStats()
@@ -324,6 +324,8 @@ class Simulator:
         for name in self.DYNAMIC_STATE:
             current = getattr(self, name)
             value = np.asarray(state[name])
+            if name == "refr" and value.dtype == np.int64:  # brainmac before 2026-12-06
+                value = value.astype(current.dtype)  # counters <= ref_steps < 2**31
             if value.shape != current.shape or value.dtype != current.dtype:
                 raise ConfigError(f"checkpoint array {name!r} has shape {value.shape} "
                                   f"{value.dtype}, expected {current.shape} {current.dtype}: "

@@ -80,8 +80,8 @@ def check_neurons(a: dict, profile: Profile, where: str) -> None:
     """Model codes, refractory steps and threshold/reset levels the kernels can step."""
     _in_set(a, "model_code", (0, 1), where)
     ref = np.asarray(a["ref_steps"])
-    if (ref < 0).any() or (ref > 2**31).any():
-        _fail(where, "ref_steps", "refractory steps must lie in [0, 2**31]")
+    if (ref < 0).any() or (ref >= 2**31).any():  # the counters are int32
+        _fail(where, "ref_steps", "refractory steps must lie in [0, 2**31 - 1]")
     levels = np.asarray(a["levels"])
     theta, reset = levels[:, 0], levels[:, 1]
     if profile.fixed_point:
