@@ -15,12 +15,16 @@ samples per kernel. A function's extent is taken to reach the next known start (
 
 Needs ``perf`` (Debian: ``apt install linux-perf``) and the permission to attach to this
 process (root, or ``kernel.perf_event_paranoid`` <= 1). ``--keep DIR`` keeps perf.data and
-the map there, for ``perf report -i DIR/perf.data``.
+the map there, for ``perf report -i DIR/perf.data``. ``--annotate KERNEL`` also prints the
+instructions of that kernel that took the most samples (its machine code is copied out of
+this process and disassembled with ``objdump``), with the instructions before each: a
+sample lands on the instruction after the one that stalled.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import os
 import re
@@ -107,6 +111,40 @@ def shares(perf_data: Path) -> Counter:
     return counts
 
 
+def hot_instructions(perf_data: Path, functions: list[tuple[int, str]], kernel: str,
+                     top: int, context: int = 3) -> str:
+    """The ``top`` instructions of ``kernel`` with the most samples, each after its
+    ``context`` predecessors: (samples, address, instruction) lines from objdump."""
+    starts = [(start, kernel_name(name)) for start, name in functions]
+    spans = [(start, (starts[k + 1][0] if k + 1 < len(starts) else start + MAX_EXTENT))
+             for k, (start, name) in enumerate(starts) if name == kernel]
+    if not spans:
+        return f"no kernel named {kernel!r} was compiled in this process"
+    start, stop = max(spans, key=lambda span: span[1] - span[0])
+    stop = min(stop, start + MAX_EXTENT)
+    ips = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "ip"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    hits = Counter(ip for ip in map(lambda x: int(x, 16), ips) if start <= ip < stop)
+    code = perf_data.parent / f"{kernel}.bin"
+    code.write_bytes(ctypes.string_at(start, stop - start))
+    listing = subprocess.run(["objdump", "-D", "-b", "binary", "-m", "i386:x86-64",
+                              f"--adjust-vma={start:#x}", str(code)],
+                             capture_output=True, text=True, check=True).stdout
+    lines = [(int(m.group(1), 16), m.group(2).strip()) for m in
+             (re.match(r"\s*([0-9a-f]+):\s+(?:[0-9a-f]{2} )+\s*(.*)", line)
+              for line in listing.splitlines()) if m]
+    index = {address: k for k, (address, _) in enumerate(lines)}
+    out = [f"{kernel}: {sum(hits.values())} samples in {stop - start} bytes"]
+    for ip, n in hits.most_common(top):
+        k = index.get(ip)
+        if k is None:
+            continue
+        out.append(f"--- {n} samples ({100 * n / sum(hits.values()):.1f} %)")
+        for address, text in lines[max(k - context, 0): k + 1]:
+            out.append(f"  {address - start:#7x}  {text}")
+    return "\n".join(out)
+
+
 def profile(args) -> Counter:
     """Run the measured window under perf; returns samples per kernel."""
     compiled = compile_network(network_from_args(args), args.precision, args.dt, args.seed,
@@ -128,12 +166,15 @@ def profile(args) -> Counter:
     wall, events = sim.stats.wall_s - wall0, sim.stats.events - events0
     perf.send_signal(signal.SIGINT)
     perf.wait()
-    write_perf_map(numba_functions(), Path(f"/tmp/perf-{os.getpid()}.map"))
+    functions = numba_functions()
+    write_perf_map(functions, Path(f"/tmp/perf-{os.getpid()}.map"))
     if args.keep:
         shutil.copy(f"/tmp/perf-{os.getpid()}.map", workdir)
     print(f"RTF {wall / args.duration * 1e3:.2f}, {events / wall:.3g} events/s, "
           f"{compiled.n_neurons} neurons, {args.threads} thread(s)")
     counts = shares(perf_data)
+    if args.annotate:
+        print(hot_instructions(perf_data, functions, args.annotate, args.top))
     if not args.keep:
         shutil.rmtree(workdir)
     return counts
@@ -147,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--top", type=int, default=15, help="kernels to list")
     parser.add_argument("--keep", default=None, help="keep perf.data and the map in DIR")
+    parser.add_argument("--annotate", default=None, metavar="KERNEL",
+                        help="also list KERNEL's instructions with the most samples")
     args = parser.parse_args(argv)
     if shutil.which("perf") is None:
         sys.exit("profile_run.py needs perf (Debian: apt install linux-perf)")
