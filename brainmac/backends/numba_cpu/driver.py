@@ -66,8 +66,15 @@ if "OMP_WAIT_POLICY" not in os.environ:
 
 #: Relative cost of one synaptic event against one neuron-step, for the schedule.
 EVENT_COST = 1.0
-#: Rate (Hz) of every neuron that the event queues are first sized for (they grow).
-QUEUE_RATE_HZ = 5.0
+#: Rate (Hz) of every neuron that the event queues are first sized for. A pool that runs
+#: dry flushes its partition's queues into the dense ring (exact, but each slot is then
+#: drained densely once) and doubles after the block. Full-scale PD14, 2 threads: at dt
+#: 0.1 ms 6 of 10 partitions needed twice the pools of 5 Hz and ran dry 100-700 ms into
+#: the run (100 ms warm-up + 600 ms measured, alternating: RTF 2.42 2.27 2.39 at 5 Hz,
+#: 2.23 2.22 2.20 at 10 Hz); at dt 1 ms (its synchronous state) up to 64x, where quadrupling
+#: instead of doubling did not help (RTF 7.91 8.20 against 8.16 8.04). At 10 Hz PD14's
+#: first pools hold 33 MB (0.11 bytes per synapse; a page is resident once written).
+QUEUE_RATE_HZ = 10.0
 #: Assumed rate (Hz x dt) of every neuron before any spike was counted, for the schedule.
 PRIOR_EVENTS_PER_SYNAPSE_STEP = 2e-4
 
