@@ -111,6 +111,16 @@ def shares(perf_data: Path) -> Counter:
     return counts
 
 
+def mapping_end(address: int) -> int:
+    """The end of this process's memory mapping that holds ``address`` (the code copied
+    out must not run past it)."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        first, stop = (int(x, 16) for x in line.split()[0].split("-"))
+        if first <= address < stop:
+            return stop
+    return address
+
+
 def hot_instructions(perf_data: Path, functions: list[tuple[int, str]], kernel: str,
                      top: int, context: int = 3) -> str:
     """The ``top`` instructions of ``kernel`` with the most samples, each after its
@@ -121,10 +131,10 @@ def hot_instructions(perf_data: Path, functions: list[tuple[int, str]], kernel: 
     if not spans:
         return f"no kernel named {kernel!r} was compiled in this process"
     start, stop = max(spans, key=lambda span: span[1] - span[0])
-    stop = min(stop, start + MAX_EXTENT)
+    stop = min(stop, start + MAX_EXTENT, mapping_end(start))
     ips = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "ip"],
                          capture_output=True, text=True, check=True).stdout.split()
-    hits = Counter(ip for ip in map(lambda x: int(x, 16), ips) if start <= ip < stop)
+    hits = Counter(ip for ip in (int(x, 16) for x in ips) if start <= ip < stop)
     code = perf_data.parent / f"{kernel}.bin"
     code.write_bytes(ctypes.string_at(start, stop - start))
     listing = subprocess.run(["objdump", "-D", "-b", "binary", "-m", "i386:x86-64",
