@@ -106,12 +106,13 @@ class Simulator:
         self._sample_gid, self._sample_part = self._sample_index(samples or {})
         self._samples: list[np.ndarray] = []
         self._cap = driver.spike_capacity_per_neuron(self.chunk, int(a["ref_steps"].min()))
-        self._buffers = driver.empty_buffers(n, net.n_partitions, self.chunk, self._cap,
-                                             self.substep_bits)
+        self._buffers = driver.empty_buffers(n, net.n_partitions, self.threads, self.chunk,
+                                             self._cap, self.substep_bits)
         self._net_tuple = driver.kernel_arrays(
             a, rng.stream_key(net.seed, rng.STREAM_STEP), profile.frac_bits, profile.state_max,
             net)
-        self._acc = driver.empty_accumulator(net.part_start, input_dtype, channels)
+        self._acc = driver.empty_accumulator(net.part_start, input_dtype, self.threads,
+                                             channels)
         self._packed = driver.packed_events(a["s_value"], a["gain_value"], profile.ring_dtype,
                                             self.substep_bits)
         self._pool_cap = driver.pool_page_cap(event_pool_bytes, net.n_partitions,
@@ -233,7 +234,7 @@ class Simulator:
         events_before = int(self.events.sum())
         state = (self.v, self.i_ex, self.i_in, self.refr, self.ring)
         schedule = driver.schedule(self.owned, self.net.part_start, self.net.row_syn[:, -1],
-                                   self.events, self.stats.steps, numba.get_num_threads())
+                                   self.events, self.stats.steps, self.threads)
         if self.exchange is None:
             got = driver.run_steps(
                 np.int64(self.step), np.int64(n_steps), np.int64(self.chunk),

@@ -80,22 +80,22 @@ PRIOR_EVENTS_PER_SYNAPSE_STEP = 2e-4
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf, sample_gid,
+def step_partition(p, t, d, t0, cap, state, acc, scratch, queues, neurons, buf, sample_gid,
                    sample_part, samples, sat):
-    """Drain, update and note the spikes of partition p for steps [t, t+d). ``acc`` is
-    (accumulator, first element of each partition's part)."""
+    """Drain, update and note the spikes of partition p for steps [t, t+d). ``acc`` is the
+    calling worker's accumulator (:func:`empty_accumulator`), zero on entry and on return;
+    ``scratch`` its rows of the neuron update (:func:`worker_scratch`)."""
     v, i_ex, i_in, refr, ring = state
     (part_start, coef, const, levels, ref_steps, model_code, count_thr, count_win,
      count_bounds, drive_weight, drive_receptor, drive_window, key, frac_bits, smax,
      sub_bits, shift, table, drive_sub, random_sub) = neurons
     sub = (sub_bits, shift, table, drive_sub, random_sub)
-    part_spikes, part_counts, hs, xs, cnt, fired = buf[0], buf[1], buf[4], buf[5], buf[6], buf[7]
-    part_subs, v0s, v1s = buf[9], buf[10], buf[11]
+    part_spikes, part_counts, part_subs = buf[0], buf[1], buf[9]
     channels = 2 if sub_bits == 0 else 3
     n_total = v.size
     n_slots = ring.size // (channels * n_total)
     n0, n1 = part_start[p], part_start[p + 1]
-    acc_p = acc[0][acc[1][p]: acc[1][p] + channels * (n1 - n0)]
+    acc_p = acc[:channels * (n1 - n0)]
     offset = n0 * cap
     for s in range(d):
         if sub_bits == 0:
@@ -107,7 +107,7 @@ def step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf, sample_gi
                              levels, ref_steps, model_code, count_thr, count_win,
                              count_bounds, drive_weight, drive_receptor, drive_window, key,
                              frac_bits, smax, sub, sat, part_spikes, part_subs, offset,
-                             (hs[p], xs[p], cnt[p], fired[p], v0s[p], v1s[p]))
+                             scratch)
         part_counts[p, s] = c
         offset += c
         for q in range(sample_part[p], sample_part[p + 1]):
@@ -178,6 +178,8 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
     for r in range(ptr[-1]):
         claimed[parts[r]] = 0
     for w in prange(ptr.size - 1):
+        acc_w = acc[0][acc[1][w]: acc[1][w + 1]]
+        scratch = worker_scratch(buf, w)
         for i in range(ptr[-1]):
             p = parts[visit(ptr, w, i)]
             if not claim(claimed, p):
@@ -188,8 +190,16 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
                     part_start, syn_base, grp_base, row_syn, row_grp, g_code, s_index,
                     s_value, gain_value, gain_receptor, sub_bits, table)
             if d > 0:
-                step_partition(p, t, d, t0, cap, state, acc, queues, neurons, buf,
+                step_partition(p, t, d, t0, cap, state, acc_w, scratch, queues, neurons, buf,
                                sample_gid, sample_part, samples, sat)
+
+
+@njit(inline="always", cache=True)
+def worker_scratch(buf, w):
+    """Worker w's scratch rows of the neuron update (:func:`update_partition`): random
+    words, draws, counts, spike flags, V at the step's start and end. One set per worker,
+    reused by every partition it steps, so that they stay in its L1 cache."""
+    return buf[4][w], buf[5][w], buf[6][w], buf[7][w], buf[10][w], buf[11][w]
 
 
 @njit(cache=True, nogil=True)
@@ -351,18 +361,20 @@ def spike_capacity_per_neuron(chunk: int, min_ref_steps: int) -> int:
     return -(-chunk // (min_ref_steps + 1))
 
 
-def empty_buffers(n_neurons: int, n_parts: int, chunk: int, cap: int, sub_bits: int = 0):
+def empty_buffers(n_neurons: int, n_parts: int, n_workers: int, chunk: int, cap: int,
+                  sub_bits: int = 0):
     """Scratch buffers of one chunk: per-partition spikes and counts, gathered spikes, each
-    partition's scratch rows of the neuron update, the ring slots of delivered spikes; then
-    for sub-steps the spikes' offsets, V at each step's start and end, the delivered
-    spikes' offsets and the counting sort's bins."""
+    worker's scratch rows of the neuron update (:func:`worker_scratch`), the ring slots of
+    delivered spikes; then for sub-steps the spikes' offsets, V at each step's start and
+    end (per worker), the delivered spikes' offsets and the counting sort's bins."""
+    per_worker = (n_workers, BLOCK)
     return (np.empty(n_neurons * cap, np.int64), np.zeros((n_parts, _lines(chunk, 8)), np.int64),
             np.empty(n_neurons * cap, np.int64), np.empty(n_neurons * cap, np.int64),
-            np.empty((n_parts, 2 * BLOCK), np.uint64), np.empty((n_parts, BLOCK), np.uint32),
-            np.empty((n_parts, BLOCK), np.int32), np.empty((n_parts, BLOCK), np.bool_),
+            np.empty((n_workers, 2 * BLOCK), np.uint64), np.empty(per_worker, np.uint32),
+            np.empty(per_worker, np.int32), np.empty(per_worker, np.bool_),
             np.empty(n_neurons * cap, np.int64), np.zeros(n_neurons * cap if sub_bits else 1,
                                                           np.int64),
-            np.empty((n_parts, BLOCK)), np.empty((n_parts, BLOCK)),
+            np.empty(per_worker), np.empty(per_worker),
             np.zeros(n_neurons * cap, np.int64), np.zeros((1 << sub_bits) + 1, np.int64))
 
 
@@ -403,16 +415,18 @@ def packed_events(s_value: np.ndarray, gain_value: np.ndarray, ring_dtype,
     return largest < 1 << (PACKED_VALUE_BITS - 1)
 
 
-def empty_accumulator(part_start: np.ndarray, ring_dtype,
+def empty_accumulator(part_start: np.ndarray, ring_dtype, n_workers: int,
                       channels: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Each partition's input of one step (excitatory then inhibitory, then V with
-    sub-steps), each part starting on its own cache line: (accumulator, first element of
-    each part)."""
-    sizes = np.diff(part_start)
+    """Each worker's input of one step of the partition it is stepping (excitatory then
+    inhibitory, then V with sub-steps; zero between partitions, as the update clears what
+    the drain added), each part starting on its own cache line and large enough for the
+    largest partition: (accumulator, first element of each part (n_workers + 1,)). One part
+    per worker, not per partition: the caches then hold one accumulator per core (128 KB
+    for a 16,384-neuron partition) instead of one per partition it steps."""
     per_line = 64 // np.dtype(ring_dtype).itemsize
-    parts = np.array([_lines(channels * int(n), per_line) for n in sizes], np.int64)
-    first = np.concatenate([[0], np.cumsum(parts)[:-1]]).astype(np.int64)
-    return np.zeros(int(parts.sum()) + per_line, ring_dtype), first
+    part = _lines(channels * int(np.diff(part_start).max(initial=0)), per_line)
+    first = np.arange(n_workers + 1, dtype=np.int64) * part
+    return np.zeros(int(first[-1]) + per_line, ring_dtype), first
 
 
 #: Default bound on all event pools together, as a fraction of the machine's memory.

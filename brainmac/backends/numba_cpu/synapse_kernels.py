@@ -5,7 +5,8 @@ random cache line of a region far larger than the caches (the full-scale microci
 ring is 35 MB) once per event. Instead, delivery *appends* each event, ``(receptor * size
 + local target, weight * gain)``, to the queue of its arrival slot in its partition
 (sequential writes), and the neuron update of that slot *drains* the queue into a small
-per-partition accumulator ``acc`` (2 x partition size, cache-resident), in append order.
+accumulator ``acc`` of the worker stepping the partition (2 x partition size,
+cache-resident), in append order.
 
 Queues are lists of pages of PAGE events taken from the partition's pool (a free list,
 last freed first reused, so the pages in use stay warm). When a pool runs dry, every queue
