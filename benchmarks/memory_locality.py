@@ -4,6 +4,7 @@ machine that decides what a synapse layout can gain.
 Usage::
 
     python benchmarks/memory_locality.py [--gib 1] [--loads 200000] [--repeats 5]
+    python benchmarks/memory_locality.py --levels     # ns per load by working-set size
 
 A pointer chase through a 1 GiB array (numpy gives it transparent huge pages where the
 kernel allows) visits lines in four orders: every load in a random 4 KB page; eight
@@ -13,6 +14,10 @@ previous one, so the time per load is the full latency. Prints ns per load, best
 repeats. If clustering within 2 MB pages gains nothing over random pages while
 clustering within 4 KB pages does, the huge pages do not shorten a miss here (the host
 maps the guest's memory in small pages, or the DRAM rows favour close lines).
+
+``--levels`` chases random lines of working sets from 1 MB to 256 MB instead: where the
+time per load steps up are the cache levels a kernel's data (event queues, accumulators,
+rows) can live in.
 """
 
 from __future__ import annotations
@@ -59,30 +64,52 @@ def clustered(rng, n_elems: int, span: int, n_loads: int) -> np.ndarray:
     return idx[np.sort(first)]
 
 
+def time_chase(a, idx: np.ndarray, repeats: int) -> list[float]:
+    """ns per load of chasing the cycle ``idx`` (written into ``a``, cleared after)."""
+    a[idx[:-1]] = idx[1:]
+    a[idx[-1]] = idx[0]
+    chase(a, idx[0], 1000)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        chase(a, idx[0], idx.size)
+        times.append((time.perf_counter() - start) / idx.size * 1e9)
+    a[idx] = 0
+    return times
+
+
+def report(name: str, times: list[float]) -> None:
+    print(f"{name:24s} {min(times):6.1f} ns/load  (all: "
+          f"{' '.join(f'{t:.1f}' for t in times)})")
+
+
+def levels(rng, a, repeats: int) -> None:
+    """Random lines of working sets of 1 MB to 256 MB, each line once per cycle."""
+    for mb in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        n_lines = min(mb * 2**20, a.size * 8) // 64
+        idx = (rng.permutation(n_lines) * LINE).astype(np.uint64)
+        report(f"working set {mb} MB", time_chase(a, idx, repeats))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gib", type=float, default=1.0)
     ap.add_argument("--loads", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--levels", action="store_true",
+                    help="time working sets of 1-256 MB instead of clusters")
     args = ap.parse_args(argv)
     n_elems = int(args.gib * 2**30) // 8 // HUGE * HUGE
     a = np.zeros(n_elems, np.uint64)
     a[::PAGE] = 1  # every page resident before timing
     rng = np.random.default_rng(1)
+    if args.levels:
+        levels(rng, a, args.repeats)
+        return
     for name, span in (("random 4 KB page each", LINE), ("8 in one 4 KB page", PAGE),
                        ("8 in one 64 KB block", BLOCK), ("8 in one 2 MB page", HUGE)):
         idx = clustered(rng, n_elems, span, args.loads).astype(np.uint64)
-        a[idx[:-1]] = idx[1:]
-        a[idx[-1]] = idx[0]
-        chase(a, idx[0], 1000)
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            chase(a, idx[0], idx.size)
-            times.append((time.perf_counter() - start) / idx.size * 1e9)
-        a[idx] = 0
-        print(f"{name:24s} {min(times):6.1f} ns/load  (all: "
-              f"{' '.join(f'{t:.1f}' for t in times)})")
+        report(name, time_chase(a, idx, args.repeats))
 
 
 if __name__ == "__main__":
