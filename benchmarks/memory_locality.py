@@ -64,21 +64,24 @@ def clustered(rng, n_elems: int, span: int, n_loads: int) -> np.ndarray:
     return idx[np.sort(first)]
 
 
-def time_chase(a, idx: np.ndarray, repeats: int) -> list[float]:
-    """ns per load of chasing the cycle ``idx`` (written into ``a``, cleared after)."""
+def time_chase(a, idx: np.ndarray, repeats: int, min_loads: int = 200_000) -> list[float]:
+    """ns per load of chasing the cycle ``idx`` (written into ``a``, cleared after), round
+    it as often as needed for at least ``min_loads`` loads per timing."""
     a[idx[:-1]] = idx[1:]
     a[idx[-1]] = idx[0]
     chase(a, idx[0], 1000)
+    n_loads = max(idx.size, min_loads)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        chase(a, idx[0], idx.size)
-        times.append((time.perf_counter() - start) / idx.size * 1e9)
+        chase(a, idx[0], n_loads)
+        times.append((time.perf_counter() - start) / n_loads * 1e9)
     a[idx] = 0
     return times
 
 
 def report(name: str, times: list[float]) -> None:
+    """One line: the best time per load, then every repeat's."""
     print(f"{name:24s} {min(times):6.1f} ns/load  (all: "
           f"{' '.join(f'{t:.1f}' for t in times)})")
 
