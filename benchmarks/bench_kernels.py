@@ -44,6 +44,7 @@ run one network compiled by the current code through every version (each version
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -64,6 +65,7 @@ from numba import njit  # noqa: E402
 
 from brainmac.compile import compile_network  # noqa: E402
 from brainmac.compile.compiler import Compiler  # noqa: E402
+from brainmac.compile.rows import row_step  # noqa: E402
 from brainmac.models import build  # noqa: E402
 
 #: Microcircuit rates (Hz) of NEST 3.10 at full scale (PEERS.md), per population.
@@ -92,14 +94,23 @@ class Version:
         self.queues = hasattr(synapse_kernels, "drain_slot")  # else: direct ring scatter
         self.substep = hasattr(synapse_kernels, "drain_slot_sub")  # sub-step signatures
         self.compact = hasattr(synapse_kernels, "target_at")  # reads the compact layout
+        self.row_step = "row_step" in inspect.signature(  # reads the neuron layout too
+            synapse_kernels.deliver_partition.py_func).parameters
 
 
-def compact_versions(versions: list[Version], figure: str) -> list[Version]:
-    """The versions that can run a network compiled by the current code."""
+def compact_versions(versions: list[Version], figure: str, compiled=None) -> list[Version]:
+    """The versions that can run ``compiled`` (a network compiled by the current code)."""
+    neuron = getattr(compiled, "layout", "partition") == "neuron"
+    out = []
     for ver in versions:
         if not ver.compact:
             print(f"{figure}: {ver.name} predates the compact synapse layout; left out")
-    return [ver for ver in versions if ver.compact]
+        elif neuron and not ver.row_step:
+            print(f"{figure}: {ver.name} predates the neuron row layout; left out "
+                  "(--layout partition compares it)")
+        else:
+            out.append(ver)
+    return out
 
 
 def _materialize(rev: str) -> str:
@@ -273,11 +284,13 @@ def bench_deliver(versions, repeats: int, compiled, steps: int = 40) -> list[dic
     n_slots = compiled.max_delay + 1
     fill = n_slots  # steps before timing: every slot then holds queued events, as in a run
     gids, offsets = spike_trains(compiled, fill + steps * repeats, MC_RATES_HZ)
-    syn = tuple(a[k] for k in SYN_NAMES) + (a["gain_value"], a["gain_receptor"])
     fns = {}
-    for ver in compact_versions(versions, "deliver"):
+    for ver in compact_versions(versions, "deliver", compiled):
+        step = (row_step(compiled.layout),) if ver.row_step else ()
+        syn = (*(a[k] for k in SYN_NAMES[:4]), *step, *(a[k] for k in SYN_NAMES[4:]),
+               a["gain_value"], a["gain_receptor"])
         ring = np.zeros(n_slots * 2 * n, compiled.profile.ring_dtype)
-        pages = ver.driver.queue_pages(compiled.row_syn[:, -1], compiled.delay_stats()[2],
+        pages = ver.driver.queue_pages(compiled.partition_synapses(), compiled.delay_stats()[2],
                                        compiled.dt_ms)
         packed = ((ver.driver.packed_events(a["s_value"], a["gain_value"], ring.dtype, 0),)
                   if hasattr(ver.driver, "packed_events") else ())  # older: no such flag
@@ -286,7 +299,7 @@ def bench_deliver(versions, repeats: int, compiled, steps: int = 40) -> list[dic
                  np.zeros((compiled.n_partitions, 4, 1), ring.dtype))  # k = 0 input tables
         replay = _deliver_loop(ver.sk)
         replay(0, fill, offsets, gids, store, ring, syn, a["part_start"])
-        fns[ver.name] = (lambda r, replay=replay, store=store, ring=ring:
+        fns[ver.name] = (lambda r, replay=replay, store=store, ring=ring, syn=syn:
                          replay(fill + r * steps, steps, offsets, gids, store, ring, syn,
                                 a["part_start"]))
     return [{"figure": "deliver (+ input read)", "version": name, "median": med * 1e9,
@@ -310,7 +323,7 @@ def tiny_network():
 def bench_simulate(versions, repeats: int, compiled, threads: int, piece_ms: float,
                    figure: str, unit_per_chunk: bool = False) -> list[dict]:
     sims = {v.name: v.simulator.Simulator(compiled, threads=threads, record=None)
-            for v in compact_versions(versions, figure)}
+            for v in compact_versions(versions, figure, compiled)}
     for sim in sims.values():
         sim.compile_kernels()
         sim.run(piece_ms)
@@ -356,7 +369,8 @@ def bench_breakdown(compiled, repeats: int, piece_ms: float) -> list[dict]:
     samples = np.zeros((3, 0, 0), compiled.profile.state_dtype)
 
     def alone(r):
-        schedule = driver.schedule(sim.owned, compiled.part_start, compiled.row_syn[:, -1],
+        schedule = driver.schedule(sim.owned, compiled.part_start,
+                                   compiled.partition_synapses(),
                                    sim.events, sim.stats.steps, 1)
         state = (sim.v, sim.i_ex, sim.i_in, sim.refr, sim.ring)
         update_only(np.int64(sim.step), np.int64(steps), np.int64(sim._cap), schedule, state,
@@ -380,6 +394,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--scale", type=float, default=0.1, help="microcircuit scale")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--duration", type=float, default=20.0, help="simulate: ms per repeat")
+    parser.add_argument("--layout", default="neuron", choices=["neuron", "partition"],
+                        help="row layout of the compiled network (brainmac.compile.rows); "
+                             "a baseline before the neuron layout needs 'partition'")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args(argv)
     versions = ([Version(args.baseline)] if args.baseline else []) + [Version(None)]
@@ -391,7 +408,7 @@ def main(argv=None) -> list[dict]:
         else:
             net = (build("brunel", order=round(2500 * args.scale)) if args.model == "brunel"
                    else build("microcircuit", scale=args.scale))
-            compiled = compile_network(net, "seed", 0.1, 1, threads=2)
+            compiled = compile_network(net, "seed", 0.1, 1, threads=2, layout=args.layout)
         if getattr(compiled, "substep_bits", 0):
             parser.error(f"{args.store}: substep_bits = {compiled.substep_bits}; these "
                          "figures measure the plain grid (k = 0) only")

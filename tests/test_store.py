@@ -74,7 +74,8 @@ def test_kernels_see_one_type_for_store_and_memory(store):
 
 
 def test_store_equals_in_memory_compile(store):
-    mem = compile_network(brunel_small(), partition_size=PART)
+    """A store holds the partition layout's arrays (``brainmac.compile.rows``)."""
+    mem = compile_network(brunel_small(), partition_size=PART, layout="partition")
     disk = open_store(store, verify=True)
     assert set(disk.arrays) == set(mem.arrays)
     for name, values in mem.arrays.items():
@@ -584,7 +585,7 @@ def test_cli_compiles_a_network_file(tmp_path):
                     "from conftest import small_exp_network\n\n\ndef network():\n"
                     "    return small_exp_network()\n")
     assert main(["compile", str(file), "-o", str(tmp_path / "s"), "--quiet"]) == 0
-    mem = compile_network(small_exp_network())
+    mem = compile_network(small_exp_network(), layout="partition")  # a store's layout
     disk = open_store(tmp_path / "s")
     for name, values in mem.arrays.items():
         np.testing.assert_array_equal(disk.arrays[name], values, err_msg=name)

@@ -10,7 +10,9 @@ many short ones (24 partitions of 4,096 with 12-bit targets: rows of ~168 synaps
 groups; docs/performance.md, session 7). The full-scale microcircuit needs 2.75 bytes per
 synapse for weights and targets, ~0.12 for the codes and 0.02 for the row pointers.
 
-Arrays (P partitions, N neurons, n synapse slots, g code bytes)::
+Arrays (P partitions, N neurons, n synapse slots, g code bytes), in the partition layout
+(a store's; ``brainmac.compile.rows`` has the neuron layout, which orders the same rows by
+neuron)::
 
     syn_base  (P,)    int64   first synapse slot of each partition (a multiple of 4)
     row_syn   (P, N+1) uint32 first synapse of each row, partition-relative
@@ -288,19 +290,29 @@ def count_groups(g_code):
     return n
 
 
-@njit(cache=True, nogil=True)
 def decode_partition(g_code, gb, row_grp_p, row_syn_p, sb, s_index, s_value):
-    """Every synapse of one partition as columns (pre, target, value, delay, gain), in
-    layout order (tests and tools; the kernels decode on the fly)."""
-    n = row_syn_p[-1]
+    """Every synapse of one partition of the partition layout as columns (pre, target,
+    value, delay, gain), in layout order (tests and tools; the kernels decode on the fly).
+    ``brainmac.compile.rows.decode`` reads either layout."""
+    n = row_grp_p.size - 1
+    grp = gb + np.asarray(row_grp_p, np.int64)
+    return decode_rows(g_code, grp[:n], grp[1:], sb + np.asarray(row_syn_p[:n], np.int64),
+                       int(row_syn_p[-1]), s_index, s_value)
+
+
+@njit(cache=True, nogil=True)
+def decode_rows(g_code, grp_first, grp_stop, syn_first, n, s_index, s_value):
+    """The ``n`` synapses of rows j = 0 .. N-1 (codes ``g_code[grp_first[j]:grp_stop[j]]``,
+    synapses from slot ``syn_first[j]``) as columns (pre, target, value, delay, gain)."""
     pre, target = np.empty(n, np.int64), np.empty(n, np.int64)
     delay, gain = np.empty(n, np.int64), np.empty(n, np.int64)
     value = np.empty(n, s_value.dtype)
     s = 0
-    for j in range(row_grp_p.size - 1):
+    for j in range(grp_first.size):
         d, gi = 0, 0
-        c = gb + row_grp_p[j]
-        while c < gb + row_grp_p[j + 1]:
+        c = grp_first[j]
+        k = syn_first[j]
+        while c < grp_stop[j]:
             code = g_code[c]
             c += 1
             count, step = code & 15, code >> 4
@@ -313,9 +325,10 @@ def decode_partition(g_code, gb, row_grp_p, row_syn_p, sb, s_index, s_value):
             else:
                 d += step
                 for _ in range(count):
-                    pre[s], target[s] = j, target_at(s_index, sb + s)
-                    value[s], delay[s], gain[s] = s_value[sb + s], d, gi
+                    pre[s], target[s] = j, target_at(s_index, k)
+                    value[s], delay[s], gain[s] = s_value[k], d, gi
                     s += 1
+                    k += 1
     return pre, target, value, delay, gain
 
 

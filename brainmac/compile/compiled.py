@@ -8,6 +8,7 @@ import numpy as np
 
 from brainmac.compile.codes import delay_stats
 from brainmac.compile.profiles import Profile
+from brainmac.compile.rows import partition_synapses
 
 #: Arrays of a compiled network, with their meaning (shapes: P partitions, N neurons,
 #: G gain indices, g code bytes, n synapse slots, L table length).
@@ -26,13 +27,17 @@ ARRAY_DOCS = {
     "gain_value": "(G,) ring type: state units per mantissa unit (2**exponent; 1 in float)",
     "gain_receptor": "(G,) int64: receptor of each gain index",
     "v_init": "(N,) state type: initial membrane potential, relative to E_L",
-    "syn_base": "(P,) int64: first synapse slot of each partition (a multiple of 4)",
-    "grp_base": "(P,) int64: first code byte of each partition",
-    "row_syn": "(P, N+1) uint32: first synapse of each row, partition-relative",
-    "row_grp": "(P, N+1) uint32: first code byte of each row, partition-relative",
+    "syn_base": "(P,) int64: first synapse slot of each partition (a multiple of 4; "
+                "zero in the neuron layout)",
+    "grp_base": "(P,) int64: first code byte of each partition (zero in the neuron layout)",
+    "row_syn": "(P, N+1) uint32: first synapse of each row, partition-relative; in the "
+               "neuron layout (P+1, N+1), global (brainmac.compile.rows)",
+    "row_grp": "(P, N+1) uint32: first code byte of each row, partition-relative; in the "
+               "neuron layout (P+1, N+1), global",
     "g_code": "(g,) uint8: group codes: count, delay step, gain (brainmac.compile.codes)",
     "s_index": "(7n/4,) uint8: 14-bit targets relative to the partition start",
-    "s_value": "(n,) weight type: stored weight (n slots: partitions padded to multiples of 4)",
+    "s_value": "(n,) weight type: stored weight (n slots: partitions, or in the neuron "
+               "layout each neuron's rows, padded to multiples of 4)",
 }
 
 
@@ -41,7 +46,9 @@ class CompiledNetwork:
     """A network ready to run: arrays (see ARRAY_DOCS) and a manifest.
 
     The manifest holds the description needed to report and to reopen: profile, dt, seed,
-    populations (name, start, size, model, scales), projections and the quantization report.
+    populations (name, start, size, model, scales), projections and the quantization report,
+    and the order of the rows (``row_layout``, :mod:`brainmac.compile.rows`; a store's,
+    which does not say, is ``"partition"``).
     """
 
     profile: Profile
@@ -65,8 +72,19 @@ class CompiledNetwork:
         return int(self.arrays["part_start"].size - 1)
 
     @property
+    def layout(self) -> str:
+        """The order of the rows in the synapse arrays: "neuron" or "partition"."""
+        return self.manifest.get("row_layout", "partition")
+
+    def partition_synapses(self) -> np.ndarray:
+        """Synapses of each partition, (P,) int64 (counted once)."""
+        if "_partition_synapses" not in self.__dict__:
+            self.__dict__["_partition_synapses"] = partition_synapses(self.arrays, self.layout)
+        return self.__dict__["_partition_synapses"]
+
+    @property
     def n_synapses(self) -> int:
-        return int(np.asarray(self.arrays["row_syn"][:, -1], np.int64).sum())
+        return int(self.partition_synapses().sum())
 
     @property
     def substep_bits(self) -> int:

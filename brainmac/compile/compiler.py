@@ -35,6 +35,7 @@ from brainmac.compile.pack import (
 )
 from brainmac.compile.plan import N_RECEPTORS, ProjectionPlan, choose_gain, plan_projections
 from brainmac.compile.profiles import Profile, get_profile
+from brainmac.compile.rows import check_layout, chosen_layout, to_neuron_layout
 from brainmac.compile.substep import check_substep_bits
 from brainmac.errors import CapacityError, ConfigError
 from brainmac.network.distributions import Normal, check_finite
@@ -564,7 +565,7 @@ def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float 
                     seed: int = 1, partition_size: int | None = None,
                     threads: int = 1,
                     progress: Callable[[int, int], None] | None = None,
-                    substep_bits: int = 0) -> CompiledNetwork:
+                    substep_bits: int = 0, layout: str = "neuron") -> CompiledNetwork:
     """Quantize, partition and pack ``net`` for one precision profile and time step.
 
     Parameters
@@ -586,15 +587,25 @@ def compile_network(net: Network, profile: str | Profile = "seed", dt_ms: float 
     substep_bits : int
         k in [0, 8]: spikes carry a k-bit offset within their step and delays are whole
         sub-steps of dt / 2**k (``brainmac.compile.substep``); 0 is the plain grid.
+    layout : {"neuron", "partition"}
+        The order of the rows (:mod:`brainmac.compile.rows`): "neuron" delivers faster,
+        "partition" is a store's. A network of one partition, or of 2**32 synapse slots
+        or more, keeps the partition layout. Results do not depend on it.
     """
+    check_layout(layout)  # before the build, which may take minutes
     compiler = Compiler(net, profile, dt_ms, seed, partition_size, substep_bits)
     arrays = assemble_partitions(compiler, (0, compiler.n_partitions),
                                  compiler.synapse_counts(), threads, progress)
     release_free_heap()
+    layout = chosen_layout(layout, arrays)
+    if layout == "neuron":
+        to_neuron_layout(arrays)
+        release_free_heap()
     neuron_arrays, drive_report = compiler.neuron_arrays()
     arrays.update(neuron_arrays)
-    return CompiledNetwork(compiler.profile, compiler.dt_ms, compiler.seed, arrays,
-                           compiler.manifest(drive_report))
+    manifest = compiler.manifest(drive_report)
+    manifest["row_layout"] = layout
+    return CompiledNetwork(compiler.profile, compiler.dt_ms, compiler.seed, arrays, manifest)
 
 
 def _manifest(net, numerics, plans, tally, drive_report, profile, dt_ms, seed) -> dict:

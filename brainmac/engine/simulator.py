@@ -110,7 +110,7 @@ class Simulator:
                                              self._cap, self.substep_bits)
         self._net_tuple = driver.kernel_arrays(
             a, rng.stream_key(net.seed, rng.STREAM_STEP), profile.frac_bits, profile.state_max,
-            net)
+            net, net.layout)
         self._acc = driver.empty_accumulator(net.part_start, input_dtype, self.threads,
                                              channels)
         self._packed = driver.packed_events(a["s_value"], a["gain_value"], profile.ring_dtype,
@@ -118,7 +118,7 @@ class Simulator:
         self._pool_cap = driver.pool_page_cap(event_pool_bytes, net.n_partitions,
                                               profile.ring_dtype, self._packed)
         self._queue_pages = np.minimum(driver.queue_pages(
-            net.row_syn[:, -1], net.delay_stats()[2] / 2**self.substep_bits, net.dt_ms),
+            net.partition_synapses(), net.delay_stats()[2] / 2**self.substep_bits, net.dt_ms),
             self._pool_cap)
         self._queues = self._empty_queues()
 
@@ -233,7 +233,7 @@ class Simulator:
         start = time.perf_counter()
         events_before = int(self.events.sum())
         state = (self.v, self.i_ex, self.i_in, self.refr, self.ring)
-        schedule = driver.schedule(self.owned, self.net.part_start, self.net.row_syn[:, -1],
+        schedule = driver.schedule(self.owned, self.net.part_start, self.net.partition_synapses(),
                                    self.events, self.stats.steps, self.threads)
         if self.exchange is None:
             got = driver.run_steps(

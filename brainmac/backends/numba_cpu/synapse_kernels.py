@@ -206,13 +206,14 @@ def prefetch_range(arr, a, b):
 
 
 @njit(inline="always", cache=True)
-def prefetch_row(p, j, sb, gb, row_syn, row_grp, g_code, s_index, s_value):
-    """Prefetch the codes, targets and weights of row j in partition p (its pointers are
+def prefetch_row(j, sb, gb, syn_first, syn_stop, grp_first, grp_stop, g_code, s_index,
+                 s_value):
+    """Prefetch the codes, targets and weights of row j of a partition (its pointers are
     cached)."""
-    c0, c1 = gb + row_grp[p, j], gb + row_grp[p, j + 1]
+    c0, c1 = gb + grp_first[j], gb + grp_stop[j]
     if c0 == c1:
         return
-    k0, k1 = sb + row_syn[p, j], sb + row_syn[p, j + 1]
+    k0, k1 = sb + syn_first[j], sb + syn_stop[j]
     prefetch_range(g_code, c0, c1)
     prefetch_range(s_index, target_byte(k0), target_byte(k1 + _ONE))
     prefetch_range(s_value, k0, k1)
@@ -325,11 +326,14 @@ def new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, ring, n_total,
-                      n_slots, part_start, syn_base, grp_base, row_syn, row_grp, g_code,
-                      s_index, s_value, gain_value, gain_receptor, sub_bits, table):
+                      n_slots, part_start, syn_base, grp_base, row_syn, row_grp, row_step,
+                      g_code, s_index, s_value, gain_value, gain_receptor, sub_bits, table):
     """Queue every synapse of partition p whose row spiked; returns the events queued.
 
-    A row's group codes (``brainmac.compile.codes``) are read in order, with a running
+    Row j of p is ``[syn_base[p] + row_syn[p, j], syn_base[p] + row_syn[p + dp, j + dj])``
+    with (dp, dj) = ``row_step`` (``brainmac.compile.rows``: (0, 1) in the partition layout,
+    (1, 0) in the neuron layout), its codes likewise. A row's group codes
+    (``brainmac.compile.codes``) are read in order, with a running
     (gain, delay). ``spike_slot[s]`` is the ring slot of spike s's step and ``spike_sub[s]``
     its offset (0 with sub_bits = 0); delays are in sub-steps then (module doc). Indices
     are unsigned where they come from memory (numba then emits no negative-index
@@ -342,7 +346,10 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
     gb = _U(grp_base[p])
     fill_p = fill[p]
     tail_p = tail[p]
-    row_syn_p, row_grp_p = row_syn[p], row_grp[p]
+    n_rows = row_syn.shape[1] - 1
+    dp, dj = row_step[0], row_step[1]
+    syn_first, grp_first = row_syn[p, :n_rows], row_grp[p, :n_rows]
+    syn_stop, grp_stop = row_syn[p + dp, dj:n_rows + dj], row_grp[p + dp, dj:n_rows + dj]
     n_syn = _U(s_value.size)
     n_bytes = _U(s_index.size)
     slots = _U(n_slots)
@@ -353,18 +360,21 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
         # the data of later spikes is fetched while this one is queued: row pointers two
         # spikes ahead, codes and synapses one ahead
         if s + 2 < n_spikes:
-            prefetch(row_syn_p, spike_gid[s + 2])
-            prefetch(row_grp_p, spike_gid[s + 2])
+            prefetch(syn_first, spike_gid[s + 2])
+            prefetch(grp_first, spike_gid[s + 2])
+            if dp != 0:  # the ends are another row of the tables
+                prefetch(syn_stop, spike_gid[s + 2])
+                prefetch(grp_stop, spike_gid[s + 2])
         if s + 1 < n_spikes:
-            prefetch_row(p, spike_gid[s + 1], sb, gb, row_syn, row_grp, g_code, s_index,
-                         s_value)
+            prefetch_row(spike_gid[s + 1], sb, gb, syn_first, syn_stop, grp_first, grp_stop,
+                         g_code, s_index, s_value)
         j = _U(spike_gid[s])
-        c = gb + row_grp_p[j]
-        c1 = gb + row_grp_p[j + _ONE]
+        c = gb + grp_first[j]
+        c1 = gb + grp_stop[j]
         t_slot = _U(spike_slot[s])
         sub = _U(spike_sub[s])
-        k = sb + row_syn_p[j]
-        k1 = sb + row_syn_p[j + _ONE]
+        k = sb + syn_first[j]
+        k1 = sb + syn_stop[j]
         # whole vectors from any group of the row stay inside both synapse arrays
         inside = k1 + _U(LANES) <= n_syn and target_byte(k1) + _U(VECTOR_BYTES) <= n_bytes
         delay = _U(0)

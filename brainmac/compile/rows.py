@@ -1,0 +1,181 @@
+"""Where each row's synapses and codes lie: the partition layout and the neuron layout.
+
+A row is one presynaptic neuron's synapses in one partition (``brainmac.compile.codes``).
+The arrays hold every row once; the two layouts differ in their order:
+
+``"partition"`` (a store's layout, and an MPI rank's): partition after partition, each
+    partition's rows in neuron order. Row (p, j) is ``[syn_base[p] + row_syn[p, j],
+    syn_base[p] + row_syn[p, j + 1])``, its codes likewise with ``grp_base`` and
+    ``row_grp``; both tables are (P, N+1) uint32, partition-relative. A partition is one
+    contiguous range: a rank maps only its own.
+
+``"neuron"`` (what :func:`brainmac.compile.compile_network` returns by default): neuron
+    after neuron, each neuron's rows in partition order, its block of slots padded to a
+    multiple of SLOT_BLOCK. Row (p, j) is ``[row_syn[p, j], row_syn[p + 1, j])``: the
+    tables are (P+1, N+1) uint32 of global positions, row P holding the end of each
+    neuron's rows and column N the totals; ``syn_base`` and ``grp_base`` are zero. A
+    spike's rows in every partition then lie in one run of memory: the full-scale
+    microcircuit ran 9 % faster (docs/performance.md, session 11), because a run reads
+    rows at random from memory and a few long runs stream better than many short ones.
+    Global positions are 32-bit: networks of 2**32 slots or code bytes and more keep the
+    partition layout, and so does a network of one partition (the same order).
+
+Both layouts hold the same bytes: ``bytes_per_synapse`` differs only by the neuron
+layout's padding (< 4 slots per neuron) and its table's extra row.
+
+:func:`row_bounds` gives every row's range of one partition in either layout; the kernels
+read ``row_syn[p + dp, j + dj]`` for a row's end, with (dp, dj) = :func:`row_step`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from brainmac.compile.codes import (
+    SLOT_BLOCK,
+    decode_rows,
+    put_target,
+    target_at,
+    target_bytes,
+)
+from brainmac.errors import ConfigError
+
+LAYOUTS = ("neuron", "partition")
+#: Positions in the neuron layout's tables are uint32.
+MAX_POSITION = np.iinfo(np.uint32).max
+
+
+def check_layout(layout: str) -> str:
+    """``layout`` if it is one of LAYOUTS, else a ConfigError naming them."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown row layout {layout!r}; choose one of {LAYOUTS}")
+    return layout
+
+
+def row_step(layout: str) -> np.ndarray:
+    """(dp, dj) int64: row (p, j) ends at ``base[p] + table[p + dp, j + dj]``."""
+    return np.array([1, 0] if check_layout(layout) == "neuron" else [0, 1], np.int64)
+
+
+def row_bounds(arrays: dict, layout: str, p: int, kind: str = "syn"
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(first, stop) int64 (N,): where the rows of partition p start and end in the
+    synapse slots (``kind="syn"``) or the code bytes (``kind="grp"``)."""
+    table = arrays[f"row_{kind}"]
+    base = int(arrays[f"{kind}_base"][p])
+    dp, dj = row_step(layout)
+    n = table.shape[1] - 1
+    first = base + np.asarray(table[p, :n], np.int64)
+    stop = base + np.asarray(table[p + dp, dj:n + dj], np.int64)
+    return first, stop
+
+
+def decode(arrays: dict, layout: str, p: int) -> tuple[np.ndarray, ...]:
+    """Every synapse of partition p as columns (pre, target, value, delay, gain), rows in
+    neuron order (tests and tools; the kernels decode on the fly)."""
+    syn_first, syn_stop = row_bounds(arrays, layout, p, "syn")
+    grp_first, grp_stop = row_bounds(arrays, layout, p, "grp")
+    return decode_rows(arrays["g_code"], grp_first, grp_stop, syn_first,
+                       int((syn_stop - syn_first).sum()), arrays["s_index"], arrays["s_value"])
+
+
+def partition_synapses(arrays: dict, layout: str) -> np.ndarray:
+    """Synapses of each partition, (P,) int64."""
+    if check_layout(layout) == "partition":
+        return np.asarray(arrays["row_syn"][:, -1], np.int64)
+    table = arrays["row_syn"]
+    n_parts = table.shape[0] - 1
+    return np.array([int(np.asarray(table[p + 1, :-1], np.int64).sum())
+                     - int(np.asarray(table[p, :-1], np.int64).sum())
+                     for p in range(n_parts)], np.int64)
+
+
+def chosen_layout(layout: str, arrays: dict) -> str:
+    """The layout partition-layout ``arrays`` take when ``layout`` is asked for: the
+    partition layout where the neuron layout would change nothing (one partition) or its
+    positions would not fit 32 bits once every neuron's block is padded."""
+    if check_layout(layout) == "partition":
+        return layout
+    n_parts, n_rows = arrays["row_syn"].shape
+    slots = arrays["s_value"].size + (SLOT_BLOCK - 1) * (n_rows - 1)
+    if n_parts == 1 or slots > MAX_POSITION or arrays["g_code"].size > MAX_POSITION:
+        return "partition"
+    return "neuron"
+
+
+def to_neuron_layout(arrays: dict) -> None:
+    """Reorder partition-layout ``arrays`` (module doc) into the neuron layout, in place.
+
+    One synapse array is copied at a time and the old one dropped from ``arrays``, so the
+    extra memory is the largest of them (the targets, 1.75 bytes per synapse). The caller
+    checks :func:`chosen_layout` first."""
+    old_syn, old_grp = arrays["row_syn"], arrays["row_grp"]
+    syn_base, grp_base = arrays["syn_base"], arrays["grp_base"]
+    n_parts, n_rows = old_syn.shape
+    syn_table = np.empty((n_parts + 1, n_rows), np.uint32)
+    grp_table = np.empty((n_parts + 1, n_rows), np.uint32)
+    _neuron_table(old_syn, SLOT_BLOCK, syn_table)
+    _neuron_table(old_grp, 1, grp_table)
+    n_slots = int(syn_table[0, -1])
+    targets = np.zeros(target_bytes(n_slots), np.uint8)
+    _move_targets(arrays.pop("s_index"), syn_base, old_syn, syn_table, targets)
+    arrays["s_index"] = targets
+    old = arrays.pop("s_value")
+    values = np.zeros(n_slots, old.dtype)
+    _move_items(old, syn_base, old_syn, syn_table, values)
+    del old
+    arrays["s_value"] = values
+    old = arrays.pop("g_code")
+    codes = np.empty(int(grp_table[0, -1]), old.dtype)
+    _move_items(old, grp_base, old_grp, grp_table, codes)
+    del old
+    arrays["g_code"] = codes
+    arrays["row_syn"], arrays["row_grp"] = syn_table, grp_table
+    arrays["syn_base"] = np.zeros(n_parts, np.int64)
+    arrays["grp_base"] = np.zeros(n_parts, np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _neuron_table(old, block, out):
+    """The neuron layout's table ``out`` (P+1, N+1) from a partition layout's ``old`` (P,
+    N+1): neuron j's rows in partition order from the end of neuron j - 1's block (padded
+    to a multiple of ``block``); row P the end of each neuron's rows, column N the total."""
+    n_parts, n_neurons = old.shape[0], old.shape[1] - 1
+    start = np.int64(0)
+    for j in range(n_neurons):
+        at = start
+        for p in range(n_parts):
+            out[p, j] = at
+            at += np.int64(old[p, j + 1]) - np.int64(old[p, j])
+        out[n_parts, j] = at
+        start = (at + block - 1) // block * block
+    out[:, n_neurons] = start
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _move_targets(old, base, old_rows, table, out):
+    """Copy the 14-bit targets of every row (p, j) from its partition-layout slots
+    (``base[p] + old_rows[p, j]`` on) to slot ``table[p, j]`` on of ``out`` (zero on entry).
+    Neurons run in parallel: each neuron's block starts on a whole byte (SLOT_BLOCK slots),
+    so no byte has two writers."""
+    n_parts, n_neurons = old_rows.shape[0], old_rows.shape[1] - 1
+    for j in prange(n_neurons):
+        for p in range(n_parts):
+            at = np.int64(table[p, j])
+            src = base[p] + np.int64(old_rows[p, j])
+            for q in range(np.int64(table[p + 1, j]) - at):
+                put_target(out, at + q, target_at(old, src + q))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _move_items(old, base, old_rows, table, out):
+    """Copy the items (weights or code bytes) of every row (p, j) from ``old[base[p] +
+    old_rows[p, j]:]`` to ``out[table[p, j]:]``; the padding of ``out`` is left as it was."""
+    n_parts, n_neurons = old_rows.shape[0], old_rows.shape[1] - 1
+    for j in prange(n_neurons):
+        for p in range(n_parts):
+            at = np.int64(table[p, j])
+            src = base[p] + np.int64(old_rows[p, j])
+            for q in range(np.int64(table[p + 1, j]) - at):
+                out[at + q] = old[src + q]

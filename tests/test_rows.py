@@ -1,0 +1,88 @@
+"""The two row layouts (brainmac.compile.rows) hold the same synapses and give the same
+spikes; the neuron layout keeps a spike's rows together and pads each neuron's block."""
+
+import numpy as np
+import pytest
+from conftest import EXP_PARAMS, small_delta_network, small_exp_network
+
+import brainmac as bm
+from brainmac.compile import compile_network, rows
+from brainmac.compile.codes import SLOT_BLOCK, target_at
+from brainmac.engine import Simulator
+from brainmac.errors import ConfigError
+
+
+def compiled(make, layout, partition_size=64, profile="seed", substep_bits=0):
+    return compile_network(make(), profile, 0.1, seed=3, partition_size=partition_size,
+                           threads=2, layout=layout, substep_bits=substep_bits)
+
+
+@pytest.mark.parametrize("make", [small_delta_network, small_exp_network])
+@pytest.mark.parametrize("partition_size", [17, 64, 4096])
+def test_layouts_decode_to_the_same_synapses(make, partition_size):
+    by_neuron = compiled(make, "neuron", partition_size)
+    by_partition = compiled(make, "partition", partition_size)
+    assert (by_neuron.layout, by_partition.layout) == ("neuron", "partition")
+    np.testing.assert_array_equal(by_neuron.partition_synapses(),
+                                  by_partition.partition_synapses())
+    assert by_neuron.n_synapses == by_partition.n_synapses > 0
+    for p in range(by_neuron.n_partitions):
+        got = rows.decode(by_neuron.arrays, "neuron", p)
+        want = rows.decode(by_partition.arrays, "partition", p)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_neurons_rows_are_one_padded_block():
+    """Row (p, j) ends where (p + 1, j) starts; neuron j + 1 starts at the end of neuron
+    j's rows rounded up to SLOT_BLOCK slots, and the padding holds weight 0 and target 0."""
+    net = compiled(small_exp_network, "neuron", 17)
+    table = np.asarray(net.row_syn, np.int64)
+    n_parts = net.n_partitions
+    assert table.shape == (n_parts + 1, net.n_neurons + 1)
+    assert np.all(np.diff(table[:, :-1], axis=0) >= 0)
+    ends, starts = table[n_parts, :-1], table[0, 1:]
+    np.testing.assert_array_equal(starts, -(-ends // SLOT_BLOCK) * SLOT_BLOCK)
+    assert (ends % SLOT_BLOCK != 0).any(), "no neuron's block is padded"
+    for end, start in zip(ends, starts, strict=True):
+        for k in range(end, start):
+            assert net.s_value[k] == 0 and target_at(net.s_index, k) == 0
+    assert table[0, -1] == net.s_value.size == 4 * net.s_index.size // 7
+    codes = np.asarray(net.row_grp, np.int64)
+    np.testing.assert_array_equal(codes[n_parts, :-1], codes[0, 1:])  # codes: no padding
+    assert codes[0, -1] == net.g_code.size
+
+
+@pytest.mark.parametrize("profile, substep_bits", [("seed", 0), ("float32", 0), ("seed", 2)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_layouts_give_the_same_spikes(profile, substep_bits, threads):
+    out = []
+    for layout in rows.LAYOUTS:
+        sim = Simulator(compiled(small_exp_network, layout, 40, profile, substep_bits),
+                        threads=threads)
+        sim.run(60.0)
+        out.append((*sim.spike_arrays(), sim.v.copy(), sim.events.copy()))
+    assert out[0][0].size > 50
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_networks_past_32_bit_positions_keep_the_partition_layout(monkeypatch):
+    monkeypatch.setattr(rows, "MAX_POSITION", 100)
+    net = compiled(small_delta_network, "neuron")
+    assert net.n_partitions > 1
+    assert net.layout == "partition" and net.row_syn.shape[0] == net.n_partitions
+
+
+def test_one_partition_keeps_the_partition_layout():
+    """One partition's rows are in neuron order already: no padding, no extra table row."""
+    net = bm.Network()
+    a = net.population("A", 300, "lif_exp", EXP_PARAMS)
+    net.connect(a, a, bm.FixedIndegree(20), 87.8, 1.5)
+    one = compile_network(net, layout="neuron")
+    assert one.n_partitions == 1 and one.layout == "partition"
+
+
+def test_an_unknown_layout_is_refused():
+    with pytest.raises(ConfigError, match="unknown row layout 'rows'; choose one of"):
+        compile_network(small_delta_network(), layout="rows")
