@@ -65,7 +65,7 @@ from numba import njit  # noqa: E402
 
 from brainmac.compile import compile_network  # noqa: E402
 from brainmac.compile.compiler import Compiler  # noqa: E402
-from brainmac.compile.rows import row_step  # noqa: E402
+from brainmac.compile.rows import kernel_tables  # noqa: E402
 from brainmac.models import build  # noqa: E402
 
 #: Microcircuit rates (Hz) of NEST 3.10 at full scale (PEERS.md), per population.
@@ -94,7 +94,7 @@ class Version:
         self.queues = hasattr(synapse_kernels, "drain_slot")  # else: direct ring scatter
         self.substep = hasattr(synapse_kernels, "drain_slot_sub")  # sub-step signatures
         self.compact = hasattr(synapse_kernels, "target_at")  # reads the compact layout
-        self.row_step = "row_step" in inspect.signature(  # reads the neuron layout too
+        self.row_stride = "row_stride" in inspect.signature(  # reads the neuron layout too
             synapse_kernels.deliver_partition.py_func).parameters
 
 
@@ -105,7 +105,7 @@ def compact_versions(versions: list[Version], figure: str, compiled=None) -> lis
     for ver in versions:
         if not ver.compact:
             print(f"{figure}: {ver.name} predates the compact synapse layout; left out")
-        elif neuron and not ver.row_step:
+        elif neuron and not ver.row_stride:
             print(f"{figure}: {ver.name} predates the neuron row layout; left out "
                   "(--layout partition compares it)")
         else:
@@ -209,8 +209,8 @@ def bench_update(versions, repeats: int, steps: int = 10) -> list[dict]:
             spikes = np.empty(n * steps, np.int64)
             loop = _update_loop(ver.nk.update_partition, ver.queues, ver.substep)
             if ver.queues:
-                neu, _ = ver.driver.kernel_arrays({**a, **dict.fromkeys(SYN_NAMES)}, key, 24,
-                                                  32767)
+                no_synapses = {k: np.zeros((1, 2), np.uint32) for k in SYN_NAMES}
+                neu, _ = ver.driver.kernel_arrays({**a, **no_synapses}, key, 24, 32767)
                 net = neu[1:12]
                 block = ver.nk.BLOCK
                 scratch = (np.empty(2 * block, np.uint64), np.empty(block, np.uint32),
@@ -286,8 +286,9 @@ def bench_deliver(versions, repeats: int, compiled, steps: int = 40) -> list[dic
     gids, offsets = spike_trains(compiled, fill + steps * repeats, MC_RATES_HZ)
     fns = {}
     for ver in compact_versions(versions, "deliver", compiled):
-        step = (row_step(compiled.layout),) if ver.row_step else ()
-        syn = (*(a[k] for k in SYN_NAMES[:4]), *step, *(a[k] for k in SYN_NAMES[4:]),
+        tables = (kernel_tables(a, compiled.layout) if ver.row_stride  # flat, and strides
+                  else (a["row_syn"], a["row_grp"]))
+        syn = (a["syn_base"], a["grp_base"], *tables, *(a[k] for k in SYN_NAMES[4:]),
                a["gain_value"], a["gain_receptor"])
         ring = np.zeros(n_slots * 2 * n, compiled.profile.ring_dtype)
         pages = ver.driver.queue_pages(compiled.partition_synapses(), compiled.delay_stats()[2],

@@ -39,18 +39,35 @@ def test_a_neurons_rows_are_one_padded_block():
     net = compiled(small_exp_network, "neuron", 17)
     table = np.asarray(net.row_syn, np.int64)
     n_parts = net.n_partitions
-    assert table.shape == (n_parts + 1, net.n_neurons + 1)
-    assert np.all(np.diff(table[:, :-1], axis=0) >= 0)
-    ends, starts = table[n_parts, :-1], table[0, 1:]
+    assert table.shape == (net.n_neurons, n_parts + 1)
+    assert np.all(np.diff(table, axis=1) >= 0)
+    ends, starts = table[:-1, -1], table[1:, 0]
     np.testing.assert_array_equal(starts, -(-ends // SLOT_BLOCK) * SLOT_BLOCK)
     assert (ends % SLOT_BLOCK != 0).any(), "no neuron's block is padded"
     for end, start in zip(ends, starts, strict=True):
         for k in range(end, start):
             assert net.s_value[k] == 0 and target_at(net.s_index, k) == 0
-    assert table[0, -1] == net.s_value.size == 4 * net.s_index.size // 7
+    assert -(-table[-1, -1] // SLOT_BLOCK) * SLOT_BLOCK == net.s_value.size
+    assert net.s_index.size == 7 * net.s_value.size // 4
     codes = np.asarray(net.row_grp, np.int64)
-    np.testing.assert_array_equal(codes[n_parts, :-1], codes[0, 1:])  # codes: no padding
-    assert codes[0, -1] == net.g_code.size
+    np.testing.assert_array_equal(codes[:-1, -1], codes[1:, 0])  # codes: no padding
+    assert codes[-1, -1] == net.g_code.size
+
+
+def test_kernel_tables_point_at_every_row():
+    """Entries i and i + 1 of the flat tables, i = p * stride[0] + j * stride[1], bound
+    row (p, j) in either layout."""
+    for layout in rows.LAYOUTS:
+        net = compiled(small_exp_network, layout, 17)
+        syn, grp, stride = rows.kernel_tables(net.arrays, layout)
+        assert syn.base is not None and grp.base is not None  # views, not copies
+        for p in range(net.n_partitions):
+            i = p * stride[0] + np.arange(net.n_neurons) * stride[1]
+            for flat, kind in ((syn, "syn"), (grp, "grp")):
+                first, stop = rows.row_bounds(net.arrays, layout, p, kind)
+                base = net.arrays[f"{kind}_base"][p]
+                np.testing.assert_array_equal(base + flat[i].astype(np.int64), first)
+                np.testing.assert_array_equal(base + flat[i + 1].astype(np.int64), stop)
 
 
 @pytest.mark.parametrize("profile, substep_bits", [("seed", 0), ("float32", 0), ("seed", 2)])
@@ -71,7 +88,8 @@ def test_networks_past_32_bit_positions_keep_the_partition_layout(monkeypatch):
     monkeypatch.setattr(rows, "MAX_POSITION", 100)
     net = compiled(small_delta_network, "neuron")
     assert net.n_partitions > 1
-    assert net.layout == "partition" and net.row_syn.shape[0] == net.n_partitions
+    assert net.layout == "partition" and net.row_syn.shape == (net.n_partitions,
+                                                                net.n_neurons + 1)
 
 
 def test_one_partition_keeps_the_partition_layout():

@@ -11,20 +11,21 @@ The arrays hold every row once; the two layouts differ in their order:
 
 ``"neuron"`` (what :func:`brainmac.compile.compile_network` returns by default): neuron
     after neuron, each neuron's rows in partition order, its block of slots padded to a
-    multiple of SLOT_BLOCK. Row (p, j) is ``[row_syn[p, j], row_syn[p + 1, j])``: the
-    tables are (P+1, N+1) uint32 of global positions, row P holding the end of each
-    neuron's rows and column N the totals; ``syn_base`` and ``grp_base`` are zero. A
-    spike's rows in every partition then lie in one run of memory: the full-scale
-    microcircuit ran 9 % faster (docs/performance.md, session 11), because a run reads
-    rows at random from memory and a few long runs stream better than many short ones.
-    Global positions are 32-bit: networks of 2**32 slots or code bytes and more keep the
-    partition layout, and so does a network of one partition (the same order).
+    multiple of SLOT_BLOCK. Row (p, j) is ``[row_syn[j, p], row_syn[j, p + 1])``: the
+    tables are (N, P+1) uint32 of global positions, column P holding the end of each
+    neuron's rows, and ``syn_base`` and ``grp_base`` are zero. A spike's rows in every
+    partition then lie in one run of memory, and their pointers in one or two cache lines:
+    the full-scale microcircuit ran ~9 % faster (docs/performance.md, session 11), because
+    a run reads rows at random from memory and a few long runs stream better than many
+    short ones. Global positions are 32-bit: networks of 2**32 slots or code bytes and
+    more keep the partition layout, and so does a network of one partition (the same
+    order).
 
-Both layouts hold the same bytes: ``bytes_per_synapse`` differs only by the neuron
-layout's padding (< 4 slots per neuron) and its table's extra row.
+Both layouts hold the same bytes but for the neuron layout's padding (< 4 slots per
+neuron): ``bytes_per_synapse`` differs by that.
 
-:func:`row_bounds` gives every row's range of one partition in either layout; the kernels
-read ``row_syn[p + dp, j + dj]`` for a row's end, with (dp, dj) = :func:`row_step`.
+The kernels take the tables flat (:func:`kernel_tables`): row (p, j) is entries ``i`` and
+``i + 1`` with ``i = p * stride[0] + j * stride[1]`` in either layout.
 """
 
 from __future__ import annotations
@@ -53,22 +54,26 @@ def check_layout(layout: str) -> str:
     return layout
 
 
-def row_step(layout: str) -> np.ndarray:
-    """(dp, dj) int64: row (p, j) ends at ``base[p] + table[p + dp, j + dj]``."""
-    return np.array([1, 0] if check_layout(layout) == "neuron" else [0, 1], np.int64)
+def kernel_tables(arrays: dict, layout: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row_syn, row_grp, stride): the tables as flat views, and stride (2,) int64 such
+    that row (p, j) starts at entry ``p * stride[0] + j * stride[1]`` and ends at the next."""
+    syn, grp = arrays["row_syn"], arrays["row_grp"]
+    width = syn.shape[1]
+    stride = [1, width] if check_layout(layout) == "neuron" else [width, 1]
+    return syn.reshape(-1), grp.reshape(-1), np.array(stride, np.int64)
 
 
 def row_bounds(arrays: dict, layout: str, p: int, kind: str = "syn"
                ) -> tuple[np.ndarray, np.ndarray]:
     """(first, stop) int64 (N,): where the rows of partition p start and end in the
     synapse slots (``kind="syn"``) or the code bytes (``kind="grp"``)."""
-    table = arrays[f"row_{kind}"]
+    table = np.asarray(arrays[f"row_{kind}"])
     base = int(arrays[f"{kind}_base"][p])
-    dp, dj = row_step(layout)
-    n = table.shape[1] - 1
-    first = base + np.asarray(table[p, :n], np.int64)
-    stop = base + np.asarray(table[p + dp, dj:n + dj], np.int64)
-    return first, stop
+    if check_layout(layout) == "neuron":
+        first, stop = table[:, p], table[:, p + 1]
+    else:
+        first, stop = table[p, :-1], table[p, 1:]
+    return base + first.astype(np.int64), base + stop.astype(np.int64)
 
 
 def decode(arrays: dict, layout: str, p: int) -> tuple[np.ndarray, ...]:
@@ -85,10 +90,8 @@ def partition_synapses(arrays: dict, layout: str) -> np.ndarray:
     if check_layout(layout) == "partition":
         return np.asarray(arrays["row_syn"][:, -1], np.int64)
     table = arrays["row_syn"]
-    n_parts = table.shape[0] - 1
-    return np.array([int(np.asarray(table[p + 1, :-1], np.int64).sum())
-                     - int(np.asarray(table[p, :-1], np.int64).sum())
-                     for p in range(n_parts)], np.int64)
+    return np.array([int((table[:, p + 1].astype(np.int64) - table[:, p]).sum())
+                     for p in range(table.shape[1] - 1)], np.int64)
 
 
 def chosen_layout(layout: str, arrays: dict) -> str:
@@ -97,7 +100,7 @@ def chosen_layout(layout: str, arrays: dict) -> str:
     positions would not fit 32 bits once every neuron's block is padded."""
     if check_layout(layout) == "partition":
         return layout
-    n_parts, n_rows = arrays["row_syn"].shape
+    n_parts, n_rows = arrays["row_syn"].shape  # the partition layout's (P, N+1)
     slots = arrays["s_value"].size + (SLOT_BLOCK - 1) * (n_rows - 1)
     if n_parts == 1 or slots > MAX_POSITION or arrays["g_code"].size > MAX_POSITION:
         return "partition"
@@ -113,11 +116,10 @@ def to_neuron_layout(arrays: dict) -> None:
     old_syn, old_grp = arrays["row_syn"], arrays["row_grp"]
     syn_base, grp_base = arrays["syn_base"], arrays["grp_base"]
     n_parts, n_rows = old_syn.shape
-    syn_table = np.empty((n_parts + 1, n_rows), np.uint32)
-    grp_table = np.empty((n_parts + 1, n_rows), np.uint32)
-    _neuron_table(old_syn, SLOT_BLOCK, syn_table)
-    _neuron_table(old_grp, 1, grp_table)
-    n_slots = int(syn_table[0, -1])
+    syn_table = np.empty((n_rows - 1, n_parts + 1), np.uint32)
+    grp_table = np.empty((n_rows - 1, n_parts + 1), np.uint32)
+    n_slots = _neuron_table(old_syn, SLOT_BLOCK, syn_table)
+    n_codes = _neuron_table(old_grp, 1, grp_table)
     targets = np.zeros(target_bytes(n_slots), np.uint8)
     _move_targets(arrays.pop("s_index"), syn_base, old_syn, syn_table, targets)
     arrays["s_index"] = targets
@@ -127,7 +129,7 @@ def to_neuron_layout(arrays: dict) -> None:
     del old
     arrays["s_value"] = values
     old = arrays.pop("g_code")
-    codes = np.empty(int(grp_table[0, -1]), old.dtype)
+    codes = np.empty(n_codes, old.dtype)
     _move_items(old, grp_base, old_grp, grp_table, codes)
     del old
     arrays["g_code"] = codes
@@ -138,44 +140,45 @@ def to_neuron_layout(arrays: dict) -> None:
 
 @njit(cache=True, nogil=True)
 def _neuron_table(old, block, out):
-    """The neuron layout's table ``out`` (P+1, N+1) from a partition layout's ``old`` (P,
-    N+1): neuron j's rows in partition order from the end of neuron j - 1's block (padded
-    to a multiple of ``block``); row P the end of each neuron's rows, column N the total."""
+    """Fill the neuron layout's table ``out`` (N, P+1) from a partition layout's ``old``
+    (P, N+1): neuron j's rows in partition order from the end of neuron j - 1's block
+    (padded to a multiple of ``block``), column P the end of its rows. Returns the padded
+    total."""
     n_parts, n_neurons = old.shape[0], old.shape[1] - 1
     start = np.int64(0)
     for j in range(n_neurons):
         at = start
         for p in range(n_parts):
-            out[p, j] = at
+            out[j, p] = at
             at += np.int64(old[p, j + 1]) - np.int64(old[p, j])
-        out[n_parts, j] = at
+        out[j, n_parts] = at
         start = (at + block - 1) // block * block
-    out[:, n_neurons] = start
+    return start
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _move_targets(old, base, old_rows, table, out):
     """Copy the 14-bit targets of every row (p, j) from its partition-layout slots
-    (``base[p] + old_rows[p, j]`` on) to slot ``table[p, j]`` on of ``out`` (zero on entry).
+    (``base[p] + old_rows[p, j]`` on) to slot ``table[j, p]`` on of ``out`` (zero on entry).
     Neurons run in parallel: each neuron's block starts on a whole byte (SLOT_BLOCK slots),
     so no byte has two writers."""
     n_parts, n_neurons = old_rows.shape[0], old_rows.shape[1] - 1
     for j in prange(n_neurons):
         for p in range(n_parts):
-            at = np.int64(table[p, j])
+            at = np.int64(table[j, p])
             src = base[p] + np.int64(old_rows[p, j])
-            for q in range(np.int64(table[p + 1, j]) - at):
+            for q in range(np.int64(table[j, p + 1]) - at):
                 put_target(out, at + q, target_at(old, src + q))
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _move_items(old, base, old_rows, table, out):
     """Copy the items (weights or code bytes) of every row (p, j) from ``old[base[p] +
-    old_rows[p, j]:]`` to ``out[table[p, j]:]``; the padding of ``out`` is left as it was."""
+    old_rows[p, j]:]`` to ``out[table[j, p]:]``; the padding of ``out`` is left as it was."""
     n_parts, n_neurons = old_rows.shape[0], old_rows.shape[1] - 1
     for j in prange(n_neurons):
         for p in range(n_parts):
-            at = np.int64(table[p, j])
+            at = np.int64(table[j, p])
             src = base[p] + np.int64(old_rows[p, j])
-            for q in range(np.int64(table[p + 1, j]) - at):
+            for q in range(np.int64(table[j, p + 1]) - at):
                 out[at + q] = old[src + q]

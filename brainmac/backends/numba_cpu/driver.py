@@ -22,9 +22,9 @@ The network tuple (:func:`kernel_arrays`) is ``(neurons, synapses)``:
                 frac_bits, smax, sub_bits, shift, table, drive_sub, random_sub)
     where    table (P, 4, 2**k), drive_sub (P, 2), random_sub (P,) are the sub-step tables
              (``substep.partition_tables``; one entry with k = 0)
-    synapses = (syn_base, grp_base, row_syn, row_grp, row_step, g_code, s_index,
+    synapses = (syn_base, grp_base, row_syn, row_grp, row_stride, g_code, s_index,
                 s_value, gain_value, gain_receptor)   (``brainmac.compile.codes``; the
-             rows' order and ``row_step``: ``brainmac.compile.rows``)
+             row tables flat, in either row order: ``brainmac.compile.rows``)
 """
 
 import os
@@ -49,7 +49,7 @@ from brainmac.backends.numba_cpu.synapse_kernels import (
     flush_partition,
 )
 from brainmac.compile import substep
-from brainmac.compile.rows import row_step
+from brainmac.compile.rows import kernel_tables
 from brainmac.rng import GOLDEN, hash3, mix64
 
 #: Every chunk is a fork (the other threads wake) and a join (they wait for the slowest).
@@ -165,8 +165,8 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
     empty_counters`)."""
     ring = state[4]
     neurons, synapses = net
-    (syn_base, grp_base, row_syn, row_grp, row_step, g_code, s_index, s_value, gain_value,
-     gain_receptor) = synapses
+    (syn_base, grp_base, row_syn, row_grp, row_stride, g_code, s_index, s_value,
+     gain_value, gain_receptor) = synapses
     part_start = neurons[0]
     sat, events = counters
     ptr, parts, claimed = schedule
@@ -189,7 +189,7 @@ def chunk_region(t, d, t0, cap, m, spike_gid, spike_step, schedule, state, acc, 
             if m > 0:
                 events[p, 0] += deliver_partition(
                     p, spike_gid, spike_slot, spike_sub, m, queues, ring, n_total, n_slots,
-                    part_start, syn_base, grp_base, row_syn, row_grp, row_step, g_code,
+                    part_start, syn_base, grp_base, row_syn, row_grp, row_stride, g_code,
                     s_index, s_value, gain_value, gain_receptor, sub_bits, table)
             if d > 0:
                 step_partition(p, t, d, t0, cap, state, acc_w, scratch, queues, neurons, buf,
@@ -521,8 +521,8 @@ def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int, net=None,
     neurons = (a["part_start"], mult, const, a["levels"], a["ref_steps"], a["model_code"], thr,
                count_win, bounds, weight, a["drive_receptor"], window, np.uint64(key),
                np.int64(frac_bits), np.int64(state_max), *sub)
-    synapses = (a["syn_base"], a["grp_base"], a["row_syn"], a["row_grp"], row_step(layout),
-                a["g_code"], a["s_index"], a["s_value"], a["gain_value"], a["gain_receptor"])
+    synapses = (a["syn_base"], a["grp_base"], *kernel_tables(a, layout), a["g_code"],
+                a["s_index"], a["s_value"], a["gain_value"], a["gain_receptor"])
     return read_only(neurons), read_only(synapses)
 
 

@@ -206,14 +206,13 @@ def prefetch_range(arr, a, b):
 
 
 @njit(inline="always", cache=True)
-def prefetch_row(j, sb, gb, syn_first, syn_stop, grp_first, grp_stop, g_code, s_index,
-                 s_value):
-    """Prefetch the codes, targets and weights of row j of a partition (its pointers are
-    cached)."""
-    c0, c1 = gb + grp_first[j], gb + grp_stop[j]
+def prefetch_row(i, sb, gb, row_syn, row_grp, g_code, s_index, s_value):
+    """Prefetch the codes, targets and weights of the row at entry i of the flat row
+    tables (its pointers are cached)."""
+    c0, c1 = gb + row_grp[i], gb + row_grp[i + _ONE]
     if c0 == c1:
         return
-    k0, k1 = sb + syn_first[j], sb + syn_stop[j]
+    k0, k1 = sb + row_syn[i], sb + row_syn[i + _ONE]
     prefetch_range(g_code, c0, c1)
     prefetch_range(s_index, target_byte(k0), target_byte(k1 + _ONE))
     prefetch_range(s_value, k0, k1)
@@ -326,13 +325,13 @@ def new_page(p, slot, queues, ring, n_total, n0, size, sub_bits, table):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, ring, n_total,
-                      n_slots, part_start, syn_base, grp_base, row_syn, row_grp, row_step,
+                      n_slots, part_start, syn_base, grp_base, row_syn, row_grp, row_stride,
                       g_code, s_index, s_value, gain_value, gain_receptor, sub_bits, table):
     """Queue every synapse of partition p whose row spiked; returns the events queued.
 
-    Row j of p is ``[syn_base[p] + row_syn[p, j], syn_base[p] + row_syn[p + dp, j + dj])``
-    with (dp, dj) = ``row_step`` (``brainmac.compile.rows``: (0, 1) in the partition layout,
-    (1, 0) in the neuron layout), its codes likewise. A row's group codes
+    The row tables are flat: row j of p is ``[syn_base[p] + row_syn[i], syn_base[p] +
+    row_syn[i + 1])`` with ``i = p * row_stride[0] + j * row_stride[1]``
+    (``brainmac.compile.rows``), its codes likewise. A row's group codes
     (``brainmac.compile.codes``) are read in order, with a running
     (gain, delay). ``spike_slot[s]`` is the ring slot of spike s's step and ``spike_sub[s]``
     its offset (0 with sub_bits = 0); delays are in sub-steps then (module doc). Indices
@@ -346,10 +345,8 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
     gb = _U(grp_base[p])
     fill_p = fill[p]
     tail_p = tail[p]
-    n_rows = row_syn.shape[1] - 1
-    dp, dj = row_step[0], row_step[1]
-    syn_first, grp_first = row_syn[p, :n_rows], row_grp[p, :n_rows]
-    syn_stop, grp_stop = row_syn[p + dp, dj:n_rows + dj], row_grp[p + dp, dj:n_rows + dj]
+    at_p = _U(p) * _U(row_stride[0])
+    per_row = _U(row_stride[1])
     n_syn = _U(s_value.size)
     n_bytes = _U(s_index.size)
     slots = _U(n_slots)
@@ -360,21 +357,19 @@ def deliver_partition(p, spike_gid, spike_slot, spike_sub, n_spikes, queues, rin
         # the data of later spikes is fetched while this one is queued: row pointers two
         # spikes ahead, codes and synapses one ahead
         if s + 2 < n_spikes:
-            prefetch(syn_first, spike_gid[s + 2])
-            prefetch(grp_first, spike_gid[s + 2])
-            if dp != 0:  # the ends are another row of the tables
-                prefetch(syn_stop, spike_gid[s + 2])
-                prefetch(grp_stop, spike_gid[s + 2])
+            i2 = at_p + _U(spike_gid[s + 2]) * per_row
+            prefetch(row_syn, i2)
+            prefetch(row_grp, i2)
         if s + 1 < n_spikes:
-            prefetch_row(spike_gid[s + 1], sb, gb, syn_first, syn_stop, grp_first, grp_stop,
+            prefetch_row(at_p + _U(spike_gid[s + 1]) * per_row, sb, gb, row_syn, row_grp,
                          g_code, s_index, s_value)
-        j = _U(spike_gid[s])
-        c = gb + grp_first[j]
-        c1 = gb + grp_stop[j]
+        i = at_p + _U(spike_gid[s]) * per_row
+        c = gb + row_grp[i]
+        c1 = gb + row_grp[i + _ONE]
         t_slot = _U(spike_slot[s])
         sub = _U(spike_sub[s])
-        k = sb + syn_first[j]
-        k1 = sb + syn_stop[j]
+        k = sb + row_syn[i]
+        k1 = sb + row_syn[i + _ONE]
         # whole vectors from any group of the row stay inside both synapse arrays
         inside = k1 + _U(LANES) <= n_syn and target_byte(k1) + _U(VECTOR_BYTES) <= n_bytes
         delay = _U(0)
