@@ -15,11 +15,13 @@ The arrays hold every row once; the two layouts differ in their order:
     tables are (N, P+1) uint32 of global positions, column P holding the end of each
     neuron's rows, and ``syn_base`` and ``grp_base`` are zero. A spike's rows in every
     partition then lie in one run of memory, and their pointers in one or two cache lines:
-    the full-scale microcircuit ran ~9 % faster (docs/performance.md, session 11), because
-    a run reads rows at random from memory and a few long runs stream better than many
-    short ones. Global positions are 32-bit: networks of 2**32 slots or code bytes and
-    more keep the partition layout, and so does a network of one partition (the same
-    order).
+    the full-scale microcircuit ran 7-9 % faster at dt 0.1 ms (docs/performance.md,
+    session 11), because a run reads rows at random from memory and a few long runs
+    stream better than many short ones. Where many neurons spike in a step (the same
+    network at dt 1 ms: ~1,200 of 77,169) the partition layout keeps consecutive spikes'
+    rows closer, and the neuron layout ran ~8 % slower. Global positions are 32-bit:
+    networks of 2**32 slots or code bytes and more keep the partition layout, and so does
+    a network of one partition (the same order).
 
 Both layouts hold the same bytes but for the neuron layout's padding (< 4 slots per
 neuron): ``bytes_per_synapse`` differs by that.
