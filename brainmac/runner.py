@@ -65,6 +65,7 @@ class JobConfig:
     record: str | float | list[str] = "all"
     out: str = "brainmac-out"
     partition_size: int | None = None
+    row_layout: str = "neuron"  # the synapse rows' order (brainmac.compile.rows)
     checkpoint_every_ms: float | None = None
     substep_bits: int = 0  # k-bit spike offsets within the step (brainmac.compile.substep)
     rounding: str = "stochastic"  # weight rounding of the fixed-point profiles
@@ -315,7 +316,8 @@ def _compiled(cfg: JobConfig, out: Path, hooks: Hooks):
     return compile_network(net, cfg.numerics(), cfg.dt_ms, cfg.seed,
                            partition_size=cfg.partition_size,
                            threads=cfg.threads or _cpu_count(),
-                           progress=hooks.compile_progress, substep_bits=cfg.substep_bits)
+                           progress=hooks.compile_progress, substep_bits=cfg.substep_bits,
+                           layout=cfg.row_layout)
 
 
 def _network_identity(cfg: JobConfig, compiled) -> dict:

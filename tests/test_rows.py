@@ -101,6 +101,34 @@ def test_one_partition_keeps_the_partition_layout():
     assert one.n_partitions == 1 and one.layout == "partition"
 
 
+def test_the_cli_offers_the_layouts_of_the_compiler():
+    from brainmac.commands.options import ROW_LAYOUTS
+
+    assert ROW_LAYOUTS == rows.LAYOUTS
+
+
+def test_brainmac_run_compiles_the_layout_asked_for(tmp_path, monkeypatch):
+    """``brainmac run --row-layout partition`` reaches compile_network; the default is the
+    neuron layout."""
+    import brainmac.runner as runner
+    from brainmac.cli import main
+
+    seen = []
+    real = runner.compile_network
+
+    def spy(*args, **kwargs):
+        net = real(*args, **kwargs)
+        seen.append(net.layout)
+        return net
+
+    monkeypatch.setattr(runner, "compile_network", spy)
+    for extra in ([], ["--row-layout", "partition"]):
+        argv = ["run", "brunel", "--scale", "0.02", "--duration", "20ms", "--warmup", "0ms",
+                "--threads", "1", "--quiet", "--out", str(tmp_path / f"o{len(seen)}"), *extra]
+        assert main(argv) == 0
+    assert seen == ["neuron", "partition"]
+
+
 def test_an_unknown_layout_is_refused():
     with pytest.raises(ConfigError, match="unknown row layout 'rows'; choose one of"):
         compile_network(small_delta_network(), layout="rows")

@@ -603,6 +603,8 @@ def test_cli_compiles_a_network_file(tmp_path):
      "compiled with --dt 0.1"),
     (["run", "{store}", "--partition-size", "64", "--out", "{tmp}/o", "--quiet"],
      "keeps the partitions it was compiled with"),
+    (["run", "{store}", "--row-layout", "neuron", "--out", "{tmp}/o", "--quiet"],
+     "holds its rows in the partition layout"),
 ])
 def test_cli_errors_exit_2_with_one_line(store, tmp_path, capsys, argv, text):
     (tmp_path / "empty.py").write_text("x = 1\n")

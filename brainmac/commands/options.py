@@ -52,6 +52,7 @@ def substep_bits(text: str) -> int:
 MODELS = ("microcircuit", "brunel")  # the built-in models
 PROFILES = ("seed", "wide", "float32", "float64")  # brainmac.compile.profiles
 ROUNDINGS = ("stochastic", "nearest")  # weight rounding; the first is the default
+ROW_LAYOUTS = ("neuron", "partition")  # brainmac.compile.rows.LAYOUTS; the first the default
 
 ROUNDING_HELP = ("weight rounding of the fixed-point profiles: stochastic (default; keeps each "
                  "projection's mean and variance) or nearest")

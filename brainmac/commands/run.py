@@ -11,6 +11,7 @@ from brainmac.commands.options import (
     PROFILES,
     ROUNDING_HELP,
     ROUNDINGS,
+    ROW_LAYOUTS,
     SUBSTEP_HELP,
     duration_ms,
     positive_float,
@@ -53,6 +54,11 @@ def register(sub) -> None:
                    help=SUBSTEP_HELP + " (default 0; a store's own)")
     p.add_argument("--partition-size", type=positive_int, default=None,
                    help=PARTITION_HELP + "; built-in models only (a store keeps its own)")
+    p.add_argument("--row-layout", choices=ROW_LAYOUTS, default=None,
+                   help="order of the synapse rows in memory: neuron (default; faster where "
+                   "few neurons spike per step) or partition (faster where many do, e.g. "
+                   "the microcircuit at --dt 1); built-in models only (a store keeps the "
+                   "partition layout)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="worker threads (default: all cores)")
     p.add_argument("--out", default=None, help="output directory (default: brainmac-out/MODEL)")
@@ -115,6 +121,9 @@ def _job_config(args):
         if args.partition_size is not None:
             raise ConfigError(f"the store {model} keeps the partitions it was compiled with; "
                               "compile another store with --partition-size to change them")
+        if args.row_layout not in (None, "partition"):
+            raise ConfigError(f"the store {model} holds its rows in the partition layout; "
+                              "--row-layout applies to built-in models")
     elif model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}, "
                           "or a store directory")
@@ -127,7 +136,8 @@ def _job_config(args):
                      checkpoint_every_ms=args.checkpoint_every,
                      substep_bits=args.substep_bits or 0,
                      rounding=args.rounding or "stochastic",
-                     partition_size=args.partition_size)
+                     partition_size=args.partition_size,
+                     row_layout=args.row_layout or "neuron")
 
 
 def _check_store_options(path: str, manifest: dict, given: dict) -> None:
