@@ -158,29 +158,31 @@ def _neuron_table(old, block, out):
     return start
 
 
+@njit(inline="always", cache=True)
+def _row_place(base, old_rows, table, j, p):
+    """(destination, source, length) of row (p, j): where the neuron layout puts it, where
+    the partition layout has it (slots or items), and its length."""
+    at = np.int64(table[j, p])
+    return at, base[p] + np.int64(old_rows[p, j]), np.int64(table[j, p + 1]) - at
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _move_targets(old, base, old_rows, table, out):
-    """Copy the 14-bit targets of every row (p, j) from its partition-layout slots
-    (``base[p] + old_rows[p, j]`` on) to slot ``table[j, p]`` on of ``out`` (zero on entry).
-    Neurons run in parallel: each neuron's block starts on a whole byte (SLOT_BLOCK slots),
-    so no byte has two writers."""
-    n_parts, n_neurons = old_rows.shape[0], old_rows.shape[1] - 1
-    for j in prange(n_neurons):
-        for p in range(n_parts):
-            at = np.int64(table[j, p])
-            src = base[p] + np.int64(old_rows[p, j])
-            for q in range(np.int64(table[j, p + 1]) - at):
+    """Copy the 14-bit targets of every row (:func:`_row_place`) into ``out`` (zero on
+    entry). Neurons run in parallel: each neuron's block starts on a whole byte (SLOT_BLOCK
+    slots), so no byte has two writers."""
+    for j in prange(old_rows.shape[1] - 1):
+        for p in range(old_rows.shape[0]):
+            at, src, n = _row_place(base, old_rows, table, j, p)
+            for q in range(n):
                 put_target(out, at + q, target_at(old, src + q))
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _move_items(old, base, old_rows, table, out):
-    """Copy the items (weights or code bytes) of every row (p, j) from ``old[base[p] +
-    old_rows[p, j]:]`` to ``out[table[j, p]:]``; the padding of ``out`` is left as it was."""
-    n_parts, n_neurons = old_rows.shape[0], old_rows.shape[1] - 1
-    for j in prange(n_neurons):
-        for p in range(n_parts):
-            at = np.int64(table[j, p])
-            src = base[p] + np.int64(old_rows[p, j])
-            for q in range(np.int64(table[j, p + 1]) - at):
-                out[at + q] = old[src + q]
+    """Copy the items (weights or code bytes) of every row (:func:`_row_place`) into
+    ``out``; its padding is left as it was."""
+    for j in prange(old_rows.shape[1] - 1):
+        for p in range(old_rows.shape[0]):
+            at, src, n = _row_place(base, old_rows, table, j, p)
+            out[at:at + n] = old[src:src + n]
