@@ -101,6 +101,21 @@ def test_one_partition_keeps_the_partition_layout():
     assert one.n_partitions == 1 and one.layout == "partition"
 
 
+@pytest.mark.parametrize("owned", [(0, 1), (1, 4), (2, 5)])
+def test_the_exchange_sees_the_same_targets_in_both_layouts(owned):
+    """alltoallv sends a rank only the spikes of neurons with targets on its partitions."""
+    from brainmac.parallel.exchange import neurons_with_targets
+
+    masks = []
+    for layout in rows.LAYOUTS:
+        net = compiled(small_delta_network, layout, 40)
+        masks.append(neurons_with_targets(net.arrays, owned, net.layout))
+    np.testing.assert_array_equal(*masks)
+    assert masks[0].any()
+    if owned == (0, 1):  # one partition of 40 neurons: not every neuron reaches it
+        assert masks[0].sum() < masks[0].size
+
+
 def test_the_cli_offers_the_layouts_of_the_compiler():
     from brainmac.commands.options import ROW_LAYOUTS
 

@@ -31,9 +31,9 @@ ARRAY_DOCS = {
                 "zero in the neuron layout)",
     "grp_base": "(P,) int64: first code byte of each partition (zero in the neuron layout)",
     "row_syn": "(P, N+1) uint32: first synapse of each row, partition-relative; in the "
-               "neuron layout (P+1, N+1), global (brainmac.compile.rows)",
+               "neuron layout (N, P+1), global (brainmac.compile.rows)",
     "row_grp": "(P, N+1) uint32: first code byte of each row, partition-relative; in the "
-               "neuron layout (P+1, N+1), global",
+               "neuron layout (N, P+1), global",
     "g_code": "(g,) uint8: group codes: count, delay step, gain (brainmac.compile.codes)",
     "s_index": "(7n/4,) uint8: 14-bit targets relative to the partition start",
     "s_value": "(n,) weight type: stored weight (n slots: partitions, or in the neuron "

@@ -69,13 +69,24 @@ def row_bounds(arrays: dict, layout: str, p: int, kind: str = "syn"
                ) -> tuple[np.ndarray, np.ndarray]:
     """(first, stop) int64 (N,): where the rows of partition p start and end in the
     synapse slots (``kind="syn"``) or the code bytes (``kind="grp"``)."""
-    table = np.asarray(arrays[f"row_{kind}"])
+    first, stop = _table_bounds(np.asarray(arrays[f"row_{kind}"]), layout, p)
     base = int(arrays[f"{kind}_base"][p])
+    return base + first, base + stop
+
+
+def row_lengths(table: np.ndarray, layout: str, p: int) -> np.ndarray:
+    """(N,) int64: the length of every row of partition p, from a row table alone."""
+    first, stop = _table_bounds(np.asarray(table), layout, p)
+    return stop - first
+
+
+def _table_bounds(table: np.ndarray, layout: str, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first, stop) int64 (N,) of partition p's rows in ``table``, base not added."""
     if check_layout(layout) == "neuron":
         first, stop = table[:, p], table[:, p + 1]
     else:
         first, stop = table[p, :-1], table[p, 1:]
-    return base + first.astype(np.int64), base + stop.astype(np.int64)
+    return first.astype(np.int64), stop.astype(np.int64)
 
 
 def decode(arrays: dict, layout: str, p: int) -> tuple[np.ndarray, ...]:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from brainmac.compile.rows import row_lengths
 from brainmac.errors import ConfigError
 
 METHODS = ("allgatherv", "fixed", "alltoallv")
@@ -232,18 +233,20 @@ class AlltoallvExchange(SpikeExchange):
         return got
 
 
-def neurons_with_targets(arrays: dict, owned: tuple[int, int]) -> np.ndarray:
-    """Mask (N,) of neurons with at least one synapse on the partitions ``owned``."""
-    row_syn = arrays["row_syn"]
-    needs = np.zeros(row_syn.shape[1] - 1, bool)
+def neurons_with_targets(arrays: dict, owned: tuple[int, int],
+                         layout: str = "partition") -> np.ndarray:
+    """Mask (N,) of neurons with at least one synapse on the partitions ``owned``, the
+    rows in ``layout`` (``brainmac.compile.rows``)."""
+    needs = np.zeros(int(arrays["part_start"][-1]), bool)
     for p in range(*owned):
-        needs |= np.diff(row_syn[p].astype(np.int64)) > 0
+        needs |= row_lengths(arrays["row_syn"], layout, p) > 0
     return needs
 
 
 def make_exchange(method: str, context, arrays: dict, owned: tuple[int, int],
-                  chunk: int) -> SpikeExchange:
-    """The transport ``method`` (one of :data:`METHODS`) for this rank."""
+                  chunk: int, layout: str = "partition") -> SpikeExchange:
+    """The transport ``method`` (one of :data:`METHODS`) for this rank; ``arrays`` hold
+    the rows in ``layout`` (``brainmac.compile.rows``)."""
     n_neurons = int(arrays["part_start"][-1])
     if method == "allgatherv":
         return AllgathervExchange(context, n_neurons, chunk)
@@ -251,5 +254,5 @@ def make_exchange(method: str, context, arrays: dict, owned: tuple[int, int],
         return FixedSlotExchange(context, n_neurons, chunk)
     if method == "alltoallv":
         return AlltoallvExchange(context, n_neurons, chunk,
-                                 neurons_with_targets(arrays, owned))
+                                 neurons_with_targets(arrays, owned, layout))
     raise ConfigError(f"unknown spike exchange {method!r}; choose one of {METHODS}")

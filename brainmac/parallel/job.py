@@ -209,7 +209,8 @@ def _run(setup: Setup, hooks: runner.Hooks, context: MPIContext) -> dict:
             writer, compiled.populations, cfg.dt_ms, flush=not cfg.checkpoint_every_ms)
         gatherer = SpikeGatherer(context, write)
         exchange = make_exchange(os.environ.get(EXCHANGE_VARIABLE, DEFAULT_METHOD), context,
-                                 compiled.arrays, owned, max(1, compiled.min_delay))
+                                 compiled.arrays, owned, max(1, compiled.min_delay),
+                                 compiled.layout)
         sim = Simulator(compiled, threads=setup.threads, record=cfg.record,
                         spike_sink=gatherer, owned=owned, exchange=exchange)
         hooks.stage("compiling kernels")
