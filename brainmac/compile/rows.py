@@ -101,10 +101,10 @@ def decode(arrays: dict, layout: str, p: int) -> tuple[np.ndarray, ...]:
 def partition_synapses(arrays: dict, layout: str) -> np.ndarray:
     """Synapses of each partition, (P,) int64."""
     if check_layout(layout) == "partition":
-        return np.asarray(arrays["row_syn"][:, -1], np.int64)
-    table = arrays["row_syn"]
-    return np.array([int((table[:, p + 1].astype(np.int64) - table[:, p]).sum())
-                     for p in range(table.shape[1] - 1)], np.int64)
+        return np.asarray(arrays["row_syn"][:, -1], np.int64)  # the last row pointers
+    n_parts = arrays["row_syn"].shape[1] - 1
+    return np.array([row_lengths(arrays["row_syn"], layout, p).sum() for p in range(n_parts)],
+                    np.int64)
 
 
 def chosen_layout(layout: str, arrays: dict) -> str:
