@@ -213,6 +213,7 @@ def bench_update(versions, repeats: int, steps: int = 10) -> list[dict]:
                 neu, _ = ver.driver.kernel_arrays({**a, **no_synapses}, key, 24, 32767)
                 net = neu[1:12]
                 block = ver.nk.BLOCK
+                # two words per neuron until session 12 (one since): room for either
                 scratch = (np.empty(2 * block, np.uint64), np.empty(block, np.uint32),
                            np.empty(block, np.int32), np.empty(block, np.bool_))
                 if ver.substep:  # k = 0: the plain-grid sub tuple, no offsets written

@@ -40,6 +40,15 @@ def step_hash(key, n, t):
     return mix64(np.uint64(key) + counter * GOLDEN)
 
 
+def exp_dither(h, field, frac_bits):
+    """lif_exp's dither ``field`` (0: V, 1: I_ex, 2: I_in): the 8 bits of h that end 8 *
+    field bits below bit frac_bits, as the top 8 of frac_bits fractional bits, centred on
+    their step."""
+    step = 2 ** (frac_bits - 8)
+    bits = (h // np.uint64(step // 2**(8 * field))) % np.uint64(256)
+    return bits * np.uint64(step) + np.uint64(step // 2)
+
+
 def _per_neuron(net, values_by_pop, dtype):
     return np.concatenate([np.full(p.size, values_by_pop[p.name], dtype=dtype)
                            for p in net.populations])
@@ -322,7 +331,8 @@ class Oracle:
             mask = np.uint64((1 << self.profile.frac_bits) - 1)
             x = v.astype(np.int64)
             exp_v = self._round(c[0] * x + c[1] * self.iex.astype(np.int64)
-                                + c[2] * self.iin.astype(np.int64) + c[5] + inv, h & mask)
+                                + c[2] * self.iin.astype(np.int64) + c[5] + inv,
+                                exp_dither(h, 0, self.profile.frac_bits))
             delta_v = np.maximum(self._round(c[0] * x + c[5] + total, h & mask), self.vmin)
         else:
             x = v
@@ -333,11 +343,9 @@ class Oracle:
     def _currents_sub(self, h, in0, in1):
         c = self.c
         if self.fixed:
-            mask = np.uint64((1 << self.profile.frac_bits) - 1)
-            h2 = mix64(h + GOLDEN)
-            ie = self._round(c[3] * self.iex.astype(np.int64) + in0, h2 & mask)
-            ii = self._round(c[4] * self.iin.astype(np.int64) + in1,
-                             (h2 >> np.uint64(32)) & mask)
+            f = self.profile.frac_bits
+            ie = self._round(c[3] * self.iex.astype(np.int64) + in0, exp_dither(h, 1, f))
+            ii = self._round(c[4] * self.iin.astype(np.int64) + in1, exp_dither(h, 2, f))
             ie = np.where(self.is_exp, ie, 0)
             ii = np.where(self.is_exp, ii, 0)
             self.iex = self._saturate(ie, 1).astype(self.profile.state_dtype)
@@ -407,7 +415,8 @@ class Oracle:
         if self.fixed:
             x = v.astype(np.int64)
             exp_v = self._round(c[0] * x + c[1] * self.iex.astype(np.int64)
-                                + c[2] * self.iin.astype(np.int64) + c[5], h & mask)
+                                + c[2] * self.iin.astype(np.int64) + c[5],
+                                exp_dither(h, 0, self.profile.frac_bits))
             delta_v = np.maximum(self._round(c[0] * x + c[5], h & mask) + in_ex + in_in,
                                  self.vmin)
         else:
@@ -420,11 +429,9 @@ class Oracle:
     def _currents(self, h, in_ex, in_in):
         c = self.c
         if self.fixed:
-            mask = np.uint64((1 << self.profile.frac_bits) - 1)
-            h2 = mix64(h + GOLDEN)
-            ie = self._round(c[3] * self.iex.astype(np.int64), h2 & mask) + in_ex
-            ii = self._round(c[4] * self.iin.astype(np.int64),
-                             (h2 >> np.uint64(32)) & mask) + in_in
+            f = self.profile.frac_bits
+            ie = self._round(c[3] * self.iex.astype(np.int64), exp_dither(h, 1, f)) + in_ex
+            ii = self._round(c[4] * self.iin.astype(np.int64), exp_dither(h, 2, f)) + in_in
             ie = np.where(self.is_exp, ie, 0)
             ii = np.where(self.is_exp, ii, 0)
             self.iex = self._saturate(ie, 1).astype(self.profile.state_dtype)

@@ -59,24 +59,56 @@ def test_the_step_loop_compiles_without_literal_arguments():
 
 
 def test_step_words_draws_the_update_words_of_rng():
-    """The update's two words per neuron-step are hash3 and mix64(hash3 + GOLDEN), the second
-    only when asked for (lif_exp); the oracle draws them from brainmac.rng."""
+    """The update's word per neuron-step is hash3, its high half the Poisson draw; the
+    oracle draws it from brainmac.rng."""
     import numpy as np
 
     from brainmac.backends.numba_cpu.neuron_kernels import step_words
-    from brainmac.rng import GOLDEN, hash3, mix64
+    from brainmac.rng import hash3
 
     key, t, b0, n = np.uint64(2**63 + 12345), np.int64(77), np.int64(4000), 300
     hs, xs = np.empty(n, np.uint64), np.empty(n, np.uint32)
-    h2s = np.zeros(n, np.uint64)
-    step_words(key, t, b0, n, hs, xs, h2s, False)
-    assert not h2s.any()
-    step_words(key, t, b0, n, hs, xs, h2s, True)
+    step_words(key, t, b0, n, hs, xs)
     first = [int(hash3(key, int(b0) + j, int(t))) for j in range(n)]
     assert [int(h) for h in hs] == first
     assert [int(x) for x in xs] == [h >> 32 for h in first]
-    assert [int(h) for h in h2s] == [int(mix64(np.uint64((h + int(GOLDEN)) % 2**64)))
-                                     for h in first]
+
+
+@pytest.mark.parametrize("frac_bits", [24, 28])
+def test_exp_dithers_are_centred_fields_of_one_word(frac_bits):
+    """lif_exp's three dithers are disjoint 8-bit fields of the word's low half, ending at
+    bits F, F - 8 and F - 16, each the top of an F-bit fraction and centred: an F-bit
+    fraction f rounds up for round(f / 2**(F - 8)) of the 256 values of a field, so a
+    rounding's mean is off by at most 2**-9 LSB."""
+    import numpy as np
+
+    from brainmac.backends.numba_cpu.neuron_kernels import DITHER_BITS, dither, dither_masks
+
+    mask, half = dither_masks(frac_bits)
+    h = np.uint64(0x0123456789ABCDEF)
+    fields = [(int(h) >> (frac_bits - DITHER_BITS * (k + 1))) & 0xFF for k in range(3)]
+    step = 1 << (frac_bits - DITHER_BITS)
+    assert [int(dither(h, k, mask, half)) for k in range(3)] == [
+        f * step + step // 2 for f in fields]
+    one = 1 << frac_bits
+    every_dither = np.arange(1 << DITHER_BITS, dtype=np.int64) * step + step // 2
+    for frac in (0, 1, step // 2 - 1, step // 2, one // 3, one - 1):
+        ups = int(((frac + every_dither) >= one).sum())
+        assert ups == int(np.floor(frac / step + 0.5))
+        assert abs(ups / 2**DITHER_BITS - frac / one) <= 2.0 ** -(DITHER_BITS + 1)
+
+
+def test_a_fixed_point_profile_needs_more_fraction_than_a_dither():
+    """A fixed-point profile whose fractional bits cannot hold three dithers below bit 32
+    is refused in one line."""
+    from brainmac.backends.numba_cpu.driver import check_dither_bits
+
+    check_dither_bits(0)  # float profiles: no dither
+    check_dither_bits(24)
+    check_dither_bits(32)
+    for bad in (10, 23, 33):
+        with pytest.raises(ValueError, match="fractional bits"):
+            check_dither_bits(bad)
 
 
 JOIN_PROBE = ("import os, brainmac.backends.numba_cpu.driver; "

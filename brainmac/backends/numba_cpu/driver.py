@@ -35,6 +35,7 @@ from numba.extending import intrinsic
 
 from brainmac.backends.numba_cpu.neuron_kernels import (
     BLOCK,
+    DITHER_BITS,
     poisson_thresholds,
     poisson_windows,
     step_words,
@@ -50,7 +51,7 @@ from brainmac.backends.numba_cpu.synapse_kernels import (
 )
 from brainmac.compile import substep
 from brainmac.compile.rows import kernel_tables
-from brainmac.rng import GOLDEN, hash3, mix64
+from brainmac.rng import hash3
 
 #: Every chunk is a fork (the other threads wake) and a join (they wait for the slowest).
 #: libgomp (numba's "omp" layer) lets a waiting thread spin GOMP_SPINCOUNT times before it
@@ -372,7 +373,7 @@ def empty_buffers(n_neurons: int, n_parts: int, n_workers: int, chunk: int, cap:
     per_worker = (n_workers, BLOCK)
     return (np.empty(n_neurons * cap, np.int64), np.zeros((n_parts, _lines(chunk, 8)), np.int64),
             np.empty(n_neurons * cap, np.int64), np.empty(n_neurons * cap, np.int64),
-            np.empty((n_workers, 2 * BLOCK), np.uint64), np.empty(per_worker, np.uint32),
+            np.empty(per_worker, np.uint64), np.empty(per_worker, np.uint32),
             np.empty(per_worker, np.int32), np.empty(per_worker, np.bool_),
             np.empty(n_neurons * cap, np.int64), np.zeros(n_neurons * cap if sub_bits else 1,
                                                           np.int64),
@@ -479,16 +480,22 @@ def split_coefficients(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_step_words(key) -> None:
-    """The update's strength-reduced hash must equal :func:`brainmac.rng.hash3`, and its
-    second word ``mix64(hash3 + GOLDEN)`` (the random streams are part of the results)."""
+    """The update's strength-reduced hash must equal :func:`brainmac.rng.hash3` (the random
+    streams are part of the results)."""
     for t, b0 in ((0, 0), (7, 4093), (2**32 - 1, 2**31 + 5)):
-        hs, xs, h2s = np.empty(3, np.uint64), np.empty(3, np.uint32), np.empty(3, np.uint64)
-        step_words(np.uint64(key), np.int64(t), np.int64(b0), 3, hs, xs, h2s, True)
+        hs, xs = np.empty(3, np.uint64), np.empty(3, np.uint32)
+        step_words(np.uint64(key), np.int64(t), np.int64(b0), 3, hs, xs)
         expected = [hash3(np.uint64(key), b0 + j, t) for j in range(3)]
-        second = [mix64(np.uint64((int(h) + int(GOLDEN)) % 2**64)) for h in expected]
-        if (list(hs) != expected or list(xs) != [int(h) >> 32 for h in expected]
-                or list(h2s) != second):
+        if list(hs) != expected or list(xs) != [int(h) >> 32 for h in expected]:
             raise RuntimeError("step_words disagrees with rng.hash3")
+
+
+def check_dither_bits(frac_bits: int) -> None:
+    """A fixed-point profile's three dithers (``neuron_kernels.dither``) are fields of the
+    low 32 bits of a word: it needs 3 x DITHER_BITS to 32 fractional bits (float: 0)."""
+    if frac_bits != 0 and not 3 * DITHER_BITS <= frac_bits <= 32:
+        raise ValueError(f"a fixed-point profile needs {3 * DITHER_BITS} to 32 fractional "
+                         f"bits for its stochastic rounding, got {frac_bits}")
 
 
 def sub_arrays(net, drive_weight: np.ndarray) -> tuple:
@@ -507,6 +514,7 @@ def kernel_arrays(arrays: dict, key, frac_bits: int, state_max: int, net=None,
     (``net``, the CompiledNetwork, gives the sub-step tables; None: the plain grid) in the
     row ``layout`` (``brainmac.compile.rows``)."""
     check_step_words(key)
+    check_dither_bits(int(frac_bits))
     a = arrays
     thr = poisson_thresholds(a["drive_cdf"])
     count_win, bounds = poisson_windows(thr, a["drive_cdf"])

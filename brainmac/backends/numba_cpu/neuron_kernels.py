@@ -14,6 +14,16 @@ type at compile time (no branch on the profile in the loop):
   ``sat[p, :3] = (V, I_ex, I_in)``;
 - float state: plain IEEE arithmetic in the state's precision.
 
+Dithers. Every neuron-step draws one 64-bit word h = ``hash3(key, neuron, step)``; its high
+32 bits are the Poisson drive's draw. lif_delta's dither is the low F bits of h (F =
+``frac_bits``). lif_exp needs three, V, I_ex and I_in, from the low 32 bits: dither k is
+the DITHER_BITS-bit field r = bits [F - 8 (k + 1), F - 8 k) of h (k = 0, 1, 2), placed at
+the top of the F fractional bits and centred on its step: ``r 2**(F - 8) + 2**(F - 9)``
+(F >= 24). A value with fraction f (in LSB) then rounds up with probability ``round(f
+2**8) / 2**8``: the mean of one rounding is off by at most 2**-9 LSB (0.002 LSB), and by
+nothing on average over f. One word per neuron-step instead of two (the currents had a
+second ``mix64`` until session 12) is docs/performance.md's "Session 12".
+
 The loops are branch-free so that LLVM vectorizes them (AVX2 / AVX-512 with 64-bit
 multiplies): a partition is stepped in blocks of BLOCK neurons, in passes over scratch rows
 (random words and Poisson counts; state update with selects; spike compaction).
@@ -45,6 +55,7 @@ from numba.extending import intrinsic, overload
 from brainmac.rng import GOLDEN, mix64
 
 BLOCK = 512  # neurons per pass: the scratch rows stay in L1
+DITHER_BITS = 8  # random bits of each of lif_exp's three dithers (module doc)
 POISSON_WINDOW = 8  # threshold entries compared per neuron, unrolled
 COUNT_LANES = 16  # draws counted at once, in 32-bit lanes (one AVX-512 vector)
 NEVER = 1 << 32  # a threshold no 32-bit word reaches (cdf = 1)
@@ -161,16 +172,13 @@ def poisson_windows(thr: np.ndarray, cdf: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def step_words(key, t, b0, nb, hs, xs, h2s, second):
+def step_words(key, t, b0, nb, hs, xs):
     """``hs[j] = hash3(key, b0 + j, t)``, the random words of neurons [b0, b0+nb) at step t,
-    ``xs[j]`` their high 32 bits (the Poisson draw) and, if ``second``, ``h2s[j] =
-    mix64(hs[j] + GOLDEN)`` (lif_exp's current dithers).
+    and ``xs[j]`` their high 32 bits (the Poisson draw).
 
     hash3 mixes ``key + ((i << 32) | t) * GOLDEN``; as ``t < 2**32`` that is ``key + t * GOLDEN
     + i * (GOLDEN << 32)``, which grows by a constant from one neuron to the next (a vector
-    add instead of a 64-bit multiply). The second word is drawn here, in a loop of its own,
-    rather than in the state update: there its two dependent 64-bit multiplies held up
-    every block (19 % of the update's samples on the instruction after the multiply).
+    add instead of a 64-bit multiply).
     """
     stride = GOLDEN << _S32
     w = np.uint64(key) + np.uint64(t) * GOLDEN + np.uint64(b0) * stride
@@ -179,9 +187,27 @@ def step_words(key, t, b0, nb, hs, xs, h2s, second):
         hs[j] = h
         xs[j] = np.uint32(h >> _S32)
         w += stride
-    if second:
-        for j in range(nb):
-            h2s[j] = mix64(hs[j] + GOLDEN)
+
+
+@njit(inline="always", cache=True)
+def dither_masks(frac_bits):
+    """(mask, half) of :func:`dither` for F = ``frac_bits`` fractional bits (3 DITHER_BITS
+    <= F <= 32, see ``driver.check_dither_bits``): the field's bits [F - DITHER_BITS, F),
+    and half of its last step, 2**(F - DITHER_BITS - 1). Float profiles (F = 0) use no
+    dither: (0, 0)."""
+    if frac_bits < 3 * DITHER_BITS:
+        return np.uint64(0), np.uint64(0)
+    top = np.uint64(frac_bits - DITHER_BITS)
+    return (np.uint64((1 << DITHER_BITS) - 1) << top), np.uint64(1) << (top - np.uint64(1))
+
+
+@njit(inline="always", cache=True)
+def dither(h, field, mask, half):
+    """Dither ``field`` (0: V, 1: I_ex, 2: I_in) of lif_exp from its random word h: bits
+    [F - DITHER_BITS (field + 1), F - DITHER_BITS field) of h moved up to the top of the
+    profile's F fractional bits, and centred (module doc). Two vector operations at most
+    (a shift by a constant, and one ternary logic operation)."""
+    return ((h << np.uint64(DITHER_BITS * field)) & mask) | half
 
 
 @intrinsic
@@ -251,13 +277,13 @@ def searched_count(x, thr):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def step_exp(nb, in_ex_slot, in_in_slot, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
-             w_drive, rec_in, frac_bits, smax, hs, h2s, cnt, fired):
+             w_drive, rec_in, frac_bits, mask, half, smax, hs, cnt, fired):
     """lif_exp: one step of ``nb`` neurons (arrays are views starting at the first);
-    spiking ones flagged in ``fired``. ``coef`` = (p22, p21e, p21i, p11e, p11i). Returns
-    (spikes, saturations of V, I_ex, I_in)."""
+    spiking ones flagged in ``fired``. ``coef`` = (p22, p21e, p21i, p11e, p11i); ``mask``,
+    ``half`` place the dithers (:func:`dither_masks`). Returns (spikes, saturations of V,
+    I_ex, I_in)."""
     p22, p21e, p21i, p11e, p11i = coef[0], coef[1], coef[2], coef[3], coef[4]
     theta, reset = levels[0], levels[1]
-    mask = np.uint64((1 << frac_bits) - 1)
     zero = in_ex_slot[0] - in_ex_slot[0]
     n_v = n_e = n_i = n_fired = 0
     for j in range(nb):
@@ -267,13 +293,13 @@ def step_exp(nb, in_ex_slot, in_in_slot, v, i_ex, i_in, refr, coef, const, level
         in_ex_slot[j] = zero
         in_in_slot[j] = zero
         h = hs[j]
-        h2 = h2s[j]
         x, ie, ii, r = widen(v[j]), widen(i_ex[j]), widen(i_in[j]), refr[j]
-        xn = round_state(p22 * x + p21e * ie + p21i * ii + const, h & mask, frac_bits)
+        xn = round_state(p22 * x + p21e * ie + p21i * ii + const, dither(h, 0, mask, half),
+                         frac_bits)
         x = xn if r == 0 else x
         r = r - 1 if r != 0 else r
-        ie = round_state(p11e * ie, h2 & mask, frac_bits) + in_ex
-        ii = round_state(p11i * ii, (h2 >> _S32) & mask, frac_bits) + in_in
+        ie = round_state(p11e * ie, dither(h, 1, mask, half), frac_bits) + in_ex
+        ii = round_state(p11i * ii, dither(h, 2, mask, half), frac_bits) + in_in
         xc, iec, iic = clip_state(x, smax), clip_state(ie, smax), clip_state(ii, smax)
         n_v += n_clipped(xc, x)
         n_e += n_clipped(iec, ie)
@@ -323,14 +349,13 @@ def step_delta(nb, in_ex_slot, in_in_slot, v, refr, coef, const, levels, ref_ste
 
 @njit(cache=True, nogil=True, _nrt=False)
 def step_exp_sub(nb, acc_0, acc_1, acc_v, v, i_ex, i_in, refr, coef, const, levels, ref_steps,
-                 w_sub, rec_in, frac_bits, shift, smax, hs, h2s, cnt, fired, v0s, v1s):
+                 w_sub, rec_in, frac_bits, mask, half, shift, smax, hs, cnt, fired, v0s, v1s):
     """lif_exp with sub-step input (module doc): channels ``acc_0`` (I_ex), ``acc_1`` (I_in),
     ``acc_v`` (V) are read and cleared; ``w_sub`` = (the drive's input to its receptor's
     channel, to V) per event. V at the step's start and end (before reset) go to ``v0s``,
     ``v1s``. Returns as :func:`step_exp`."""
     p22, p21e, p21i, p11e, p11i = coef[0], coef[1], coef[2], coef[3], coef[4]
     theta, reset = levels[0], levels[1]
-    mask = np.uint64((1 << frac_bits) - 1)
     zero = acc_0[0] - acc_0[0]
     n_v = n_e = n_i = n_fired = 0
     for j in range(nb):
@@ -343,14 +368,14 @@ def step_exp_sub(nb, acc_0, acc_1, acc_v, v, i_ex, i_in, refr, coef, const, leve
         acc_1[j] = zero
         acc_v[j] = zero
         h = hs[j]
-        h2 = h2s[j]
         x, ie, ii, r = widen(v[j]), widen(i_ex[j]), widen(i_in[j]), refr[j]
         x0 = x
-        xn = round_state(p22 * x + p21e * ie + p21i * ii + const + in_v, h & mask, frac_bits)
+        xn = round_state(p22 * x + p21e * ie + p21i * ii + const + in_v, dither(h, 0, mask, half),
+                         frac_bits)
         x = xn if r == 0 else x
         r = r - 1 if r != 0 else r
-        ie = round_state(p11e * ie + in_ex, h2 & mask, frac_bits)
-        ii = round_state(p11i * ii + in_in, (h2 >> _S32) & mask, frac_bits)
+        ie = round_state(p11e * ie + in_ex, dither(h, 1, mask, half), frac_bits)
+        ii = round_state(p11i * ii + in_in, dither(h, 2, mask, half), frac_bits)
         xc, iec, iic = clip_state(x, smax), clip_state(ie, smax), clip_state(ii, smax)
         n_v += n_clipped(xc, x)
         n_e += n_clipped(iec, ie)
@@ -450,14 +475,13 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
     (then V, with sub-steps); it is read and cleared. Spikes are written to
     ``spikes[offset:]`` as global neuron ids, ascending, and their sub-step offsets to
     ``subs[offset:]`` (with sub-steps only). ``sub`` is (sub_bits, shift, table, drive_sub,
-    random_sub) (driver.kernel_arrays). ``scratch`` is (words (2 BLOCK,) uint64: the first and
-    second random word of each neuron, xs (BLOCK,) uint32, cnt (BLOCK,) int32, fired (BLOCK,)
-    bool, v0s, v1s (BLOCK,) float64), this call's own.
+    random_sub) (driver.kernel_arrays). ``scratch`` is (hs (BLOCK,) uint64: the random word
+    of each neuron, xs (BLOCK,) uint32, cnt (BLOCK,) int32, fired (BLOCK,) bool, v0s, v1s
+    (BLOCK,) float64), this call's own.
     """
     size = n1 - n0
-    words, xs, cnt, fired, v0s, v1s = scratch
-    hs, h2s = words[:BLOCK], words[BLOCK:]
-    second = model_code[p] == 1
+    hs, xs, cnt, fired, v0s, v1s = scratch
+    mask, half = dither_masks(frac_bits)
     sub_bits, shift, drive_sub = sub[0], sub[1], sub[3]
     k0 = count_bounds[p, 0]
     lo, hi = np.uint32(count_bounds[p, 1]), np.uint32(count_bounds[p, 2])
@@ -467,7 +491,7 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
     for b0 in range(n0, n1, BLOCK):
         b1 = min(b0 + BLOCK, n1)
         nb = b1 - b0
-        step_words(key, t, b0, nb, hs, xs, h2s, second)
+        step_words(key, t, b0, nb, hs, xs)
         if on:
             count_events(nb, xs, count_win[p], k0, lo, hi, count_thr[p], cnt)
         else:
@@ -480,7 +504,7 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
                 n_fired, s_v, s_e, s_i = step_exp_sub(
                     nb, acc_ex, acc_in, acc_v, v[b0:b1], i_ex[b0:b1], i_in[b0:b1],
                     refr[b0:b1], coef[p], const[p], levels[p], ref_steps[p], drive_sub[p],
-                    rec_in, frac_bits, shift, smax, hs, h2s, cnt, fired, v0s, v1s)
+                    rec_in, frac_bits, mask, half, shift, smax, hs, cnt, fired, v0s, v1s)
             else:
                 n_fired, s_v, s_e, s_i = step_delta_sub(
                     nb, acc_ex, acc_in, v[b0:b1], refr[b0:b1], coef[p], const[p], levels[p],
@@ -497,8 +521,8 @@ def update_partition(p, t, n0, n1, acc, v, i_ex, i_in, refr, coef, const, levels
         if model_code[p] == 1:
             n_fired, s_v, s_e, s_i = step_exp(
                 nb, acc_ex, acc_in, v[b0:b1], i_ex[b0:b1], i_in[b0:b1], refr[b0:b1], coef[p],
-                const[p], levels[p], ref_steps[p], drive_weight[p], rec_in, frac_bits, smax, hs,
-                h2s, cnt, fired)
+                const[p], levels[p], ref_steps[p], drive_weight[p], rec_in, frac_bits, mask, half,
+                smax, hs, cnt, fired)
         else:
             n_fired, s_v, s_e, s_i = step_delta(
                 nb, acc_ex, acc_in, v[b0:b1], refr[b0:b1], coef[p], const[p], levels[p],
