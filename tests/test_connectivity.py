@@ -139,3 +139,37 @@ def test_bytes_per_synapse_of_the_seed_store():
     # 2.75 bytes of weight and target, a code byte per 15 synapses (one delay, one gain)
     # and the row pointers: 2 x 4 bytes per neuron per 500 synapses
     assert 2.75 < compiled.bytes_per_synapse() < 2.75 + 1 / 15 + 3 / 500 + 8 / 500 + 0.01
+
+
+def test_clipped_weights_are_those_beyond_the_largest_mantissa():
+    """A weight counts as clipped only when stored at the largest mantissa and drawn beyond
+    what rounding reaches: the mantissa itself (stochastic rounding cannot round up from
+    there) or half a step above it (nearest). Stochastic rounding down by more than half a
+    step is no clipping (it was counted as such before session 12: 12.7 % of PD14)."""
+    from brainmac.compile.compiler import _QuantizationTally
+    from brainmac.compile.profiles import get_profile, with_rounding
+
+    stored = np.array([127, 127, -127, 10, 10, 126], np.int8)
+    drawn = np.array([127.4, 130.0, -127.2, 10.9, 9.2, 126.9])  # in steps (lsb 1)
+    for rounding, expected in (("stochastic", 3), ("nearest", 1)):
+        tally = _QuantizationTally(1, 1, with_rounding("seed", rounding))
+        tally.add(0, stored, drawn, np.zeros(stored.size, np.int64), np.ones(1))
+        assert int(tally.clipped[0]) == expected, rounding
+    never = _QuantizationTally(1, 1, get_profile("float32"))
+    never.add(0, drawn.astype(np.float32), drawn * 2, np.zeros(drawn.size, np.int64),
+              np.ones(1))
+    assert int(never.clipped[0]) == 0
+
+
+def test_stochastic_rounding_of_a_normal_weight_reports_few_clipped():
+    """PD14's weight (87.8 pA, sd 10 %) clips a few synapses per million at the chosen gain
+    (docs/engine.md), with either rounding rule."""
+    from brainmac.compile.profiles import with_rounding
+
+    net = bm.Network()
+    a = net.population("A", 2000, "lif_exp", P)
+    net.connect(a, a, bm.FixedIndegree(500), bm.Normal(87.8, 8.78), 1.0)
+    for rounding in ("stochastic", "nearest"):
+        compiled = compile_network(net, with_rounding("seed", rounding), 0.1)
+        (row,) = compiled.manifest["quantization"]
+        assert row["clipped"] <= 1e-4 * row["synapses"], (rounding, row)

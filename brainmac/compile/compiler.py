@@ -117,19 +117,32 @@ def partition_bounds(net: Network, partition_size: int) -> tuple[np.ndarray, np.
 
 
 @njit(cache=True, nogil=True)
-def _tally_block(value, weight, gain_index, lsb, count, sum_rel, max_rel, clipped):
-    """Add one block's relative weight errors (and clipped weights) per gain index."""
+def _tally_block(value, weight, gain_index, lsb, top, limit, count, sum_rel, max_rel, clipped):
+    """Add one block's relative weight errors and clipped weights per gain index. A weight
+    is clipped when it is stored at the largest mantissa ``top`` and lies beyond ``limit``
+    steps (:func:`clip_limit`); a weight that stochastic rounding moved by more than half
+    a step is not."""
     for s in range(value.size):
         gi = gain_index[s]
         stored = float(value[s])
         count[gi] += 1
-        if abs(weight[s]) > (abs(stored) + 0.5) * lsb[gi]:
+        if abs(stored) >= top and abs(weight[s]) > limit * lsb[gi]:
             clipped[gi] += 1
         if weight[s] != 0.0:
             rel = abs(stored * lsb[gi] - weight[s]) / abs(weight[s])
             sum_rel[gi] += rel
             if rel > max_rel[gi]:
                 max_rel[gi] = rel
+
+
+def clip_limit(profile: Profile) -> tuple[float, float]:
+    """(largest mantissa, largest weight in steps that rounds without clipping) of a
+    profile: the mantissa plus half a step with nearest rounding, the mantissa itself with
+    stochastic rounding (a weight beyond it cannot round up); float profiles never clip."""
+    if not profile.fixed_point:
+        return math.inf, math.inf
+    top = float(profile.weight_max)
+    return top, top + (0.5 if profile.rounding == "nearest" else 0.0)
 
 
 class _QuantizationTally:
@@ -142,8 +155,9 @@ class _QuantizationTally:
     in any order.
     """
 
-    def __init__(self, n_partitions: int, n_gains: int) -> None:
+    def __init__(self, n_partitions: int, n_gains: int, profile: Profile) -> None:
         self.lock = threading.Lock()
+        self.top, self.limit = clip_limit(profile)
         self.count = np.zeros(n_gains, np.int64)
         self.sum_rel = np.zeros((n_partitions, n_gains))
         self.max_rel = np.zeros(n_gains)
@@ -154,7 +168,7 @@ class _QuantizationTally:
         """Tally synapses of ``partition``: stored values, float weights and gain
         indices, shape (n,) each."""
         with self.lock:
-            _tally_block(value, weight, gain_index, lsb, self.count,
+            _tally_block(value, weight, gain_index, lsb, self.top, self.limit, self.count,
                          self.sum_rel[partition], self.max_rel, self.clipped)
 
     def mean_rel(self, gain_index: int) -> float:
@@ -494,7 +508,7 @@ class Compiler:
             self.gain_receptor[2 * plan.index + 1] = 1 if plan.exp_target else 0
         self.partition_size = int(partition_size)
         self.part_start, self.part_pop = partition_bounds(net, self.partition_size)
-        self.tally = _QuantizationTally(self.n_partitions, self.n_gains)
+        self.tally = _QuantizationTally(self.n_partitions, self.n_gains, self.profile)
 
     @property
     def n_partitions(self) -> int:
