@@ -151,6 +151,9 @@ def test_poisson_counts_by_window_equal_the_inversion_search(mean):
     xs = gen.integers(0, 2**32, nk.BLOCK, dtype=np.uint64).astype(np.uint32)
     xs[:4] = [0, 2**32 - 1, lo, max(hi - 1, 0)]
     xs[40:44] = [max(lo - 1, 0), hi, 2**32 - 2, 1]
+    edges = window[0].astype(np.int64)
+    xs[64:64 + 3 * edges.size] = np.clip(np.concatenate([edges - 1, edges, edges + 1]), 0,
+                                         2**32 - 1)  # on and beside every window threshold
     cnt = np.full(nk.BLOCK, -1, np.int32)
     nb = nk.BLOCK - 9  # a tail past the last whole vector
     nk.count_events(nb, xs, window[0], k0, np.uint32(lo), np.uint32(hi), thr[0], cnt)
