@@ -91,7 +91,8 @@ def test_exp_dithers_are_centred_fields_of_one_word(frac_bits):
     assert [int(dither(h, k, mask, half)) for k in range(3)] == [
         f * step + step // 2 for f in fields]
     one = 1 << frac_bits
-    every_dither = np.arange(1 << DITHER_BITS, dtype=np.int64) * step + step // 2
+    every_dither = np.array([int(dither(np.uint64(r << (frac_bits - DITHER_BITS)), 0, mask,
+                                        half)) for r in range(1 << DITHER_BITS)], np.int64)
     for frac in (0, 1, step // 2 - 1, step // 2, one // 3, one - 1):
         ups = int(((frac + every_dither) >= one).sum())
         assert ups == int(np.floor(frac / step + 0.5))
